@@ -1,0 +1,188 @@
+"""Assembly through Keystone: ``asm(source, mode="real16"|"flat32", origin=0)`` -> code and symbols.
+
+Source is Intel syntax, one statement per line; ``;`` and ``#`` start comments (as in NASM listings of
+BIOS code).  Results are cached by (source, mode, origin, defines).
+
+Keystone 0.9's 16-bit mode gives ``ret``, ``retf``, ``call label``, ``push imm`` and near conditional or
+far-away jumps a 0x66 operand-size prefix: ``retf`` would pop 8 bytes and ``call`` would push 4, which
+wrecks the stack of any real-mode routine.  In real16 those statements are rewritten to explicit
+encodings before Keystone sees them (``_fix_real16``); tests check every form against Capstone.
+
+>>> a = asm("start: mov ax, 0x1234\\n int 0x12\\n ret", origin=0x100)
+>>> a.code.hex(), a.symbols["start"]
+('b83412cd12c3', 256)
+"""
+
+import functools
+import re
+from ctypes import c_bool, c_char_p, c_uint64, CFUNCTYPE, POINTER
+from typing import NamedTuple
+
+import keystone
+
+from .errors import AssemblyError
+
+MODES = {"real16": keystone.KS_MODE_16, "flat32": keystone.KS_MODE_32}
+MODE_ALIASES = {"16": "real16", "real": "real16", "32": "flat32", "flat": "flat32", "pm32": "flat32"}
+
+_LABEL = re.compile(r"^\s*([A-Za-z_.$][\w.$@]*)\s*:(?!:)")
+_IDENT = re.compile(r"^[A-Za-z_.$][\w.$@]*$")
+_REGISTERS = frozenset(
+    "al ah bl bh cl ch dl dh ax bx cx dx si di bp sp eax ebx ecx edx esi edi ebp esp "
+    "cs ds es fs gs ss".split())
+_JCC = {"jo": 0x80, "jno": 0x81, "jb": 0x82, "jc": 0x82, "jnae": 0x82, "jae": 0x83, "jnb": 0x83,
+        "jnc": 0x83, "je": 0x84, "jz": 0x84, "jne": 0x85, "jnz": 0x85, "jbe": 0x86, "jna": 0x86,
+        "ja": 0x87, "jnbe": 0x87, "js": 0x88, "jns": 0x89, "jp": 0x8A, "jpe": 0x8A, "jnp": 0x8B,
+        "jpo": 0x8B, "jl": 0x8C, "jnge": 0x8C, "jge": 0x8D, "jnl": 0x8D, "jle": 0x8E, "jng": 0x8E,
+        "jg": 0x8F, "jnle": 0x8F}
+
+
+class Assembly(NamedTuple):
+    """Assembled code: ``code`` bytes placed at ``origin``; ``symbols`` maps labels to addresses."""
+    code: bytes
+    symbols: dict
+    mode: str
+    origin: int
+
+
+def normalize_mode(mode):
+    """'real16' or 'flat32' from a name or alias; a clear error lists the valid choices."""
+    mode = MODE_ALIASES.get(str(mode), str(mode))
+    if mode not in MODES:
+        raise ValueError("unknown mode %r: choose one of %s" % (mode, ", ".join(MODES)))
+    return mode
+
+
+def asm(source, mode="real16", origin=0, defines=None):
+    """Assemble ``source`` for ``mode`` at ``origin``; ``defines`` gives external symbols.
+
+    >>> asm("mov eax, [0x100000]\\nret", mode="flat32").code.hex()
+    'a100001000c3'
+    """
+    mode = normalize_mode(mode)
+    frozen = tuple(sorted((defines or {}).items()))
+    return _asm_cached(source, mode, origin, frozen)
+
+
+@functools.lru_cache(maxsize=512)
+def _asm_cached(source, mode, origin, defines):
+    lines = [strip_comment(line) for line in source.splitlines()]
+    if mode == "real16":
+        lines = [_fix_real16(line) for line in lines]
+    labels = [m.group(1) for m in map(_LABEL.match, lines) if m]
+    if len(set(labels)) != len(labels):
+        dup = next(l for l in labels if labels.count(l) > 1)
+        where = [i + 1 for i, l in enumerate(lines) if (_LABEL.match(l) or [None, None])[1] == dup]
+        raise AssemblyError("line %d: label %r already defined on line %d: rename one"
+                            % (where[1], dup, where[0]), where[1], source.splitlines()[where[1] - 1])
+    tail = "".join("\n.long %s" % label for label in labels)
+    missing = []
+    code = _keystone(mode, "\n".join(lines) + tail, origin, dict(defines), missing, source)
+    body, table = code[:len(code) - 4 * len(labels)], code[len(code) - 4 * len(labels):]
+    symbols = {label: int.from_bytes(table[4 * i:4 * i + 4], "little")
+               for i, label in enumerate(labels)}
+    return Assembly(bytes(body), symbols, mode, origin)
+
+
+def strip_comment(line):
+    """Drop a ``;`` or ``#`` comment, leaving quoted strings alone."""
+    quote = None
+    for i, ch in enumerate(line):
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in ";#":
+            return line[:i].rstrip()
+    return line.rstrip()
+
+
+def _fix_real16(line):
+    """Rewrite the statements Keystone mis-encodes in 16-bit mode (module docstring)."""
+    m = _LABEL.match(line)
+    head, stmt = (line[:m.end()], line[m.end():]) if m else ("", line)
+    parts = stmt.split(None, 1)
+    if not parts:
+        return line
+    op, arg = parts[0].lower(), (parts[1].strip() if len(parts) > 1 else "")
+    new = None
+    if op in ("ret", "retn", "retw"):
+        new = ".byte 0xc3" if not arg else ".byte 0xc2; .word %s" % arg
+    elif op in ("retf", "lret", "lretw", "retfw"):
+        new = ".byte 0xcb" if not arg else ".byte 0xca; .word %s" % arg
+    elif op == "call" and _is_label(arg):
+        new = ".byte 0xe8; .word (%s) - . - 2" % arg
+    elif op == "jmp" and _is_label(arg):
+        new = ".byte 0xe9; .word (%s) - . - 2" % arg
+    elif op in _JCC and _is_label(arg):
+        new = ".byte 0x0f, %#x; .word (%s) - . - 2" % (_JCC[op], arg)
+    elif op in ("push", "pushw") and arg and not _is_register(arg) and "[" not in arg:
+        new = ".byte 0x68; .word %s" % arg
+    return line if new is None else head + " " + new
+
+
+def _is_label(arg):
+    return bool(_IDENT.match(arg)) and arg.lower() not in _REGISTERS
+
+
+def _is_register(arg):
+    return arg.lower() in _REGISTERS
+
+
+_ENGINES = {}
+
+
+def _engine(mode):
+    if mode not in _ENGINES:
+        _ENGINES[mode] = keystone.Ks(keystone.KS_ARCH_X86, MODES[mode])
+    return _ENGINES[mode]
+
+
+def _keystone(mode, text, origin, defines, missing, source):
+    ks = _engine(mode)
+    ks.sym_resolver = _resolver(defines, missing)
+    try:
+        encoding, _ = ks.asm(text, origin)
+    except keystone.KsError as exc:
+        raise _locate(mode, source, defines, missing, exc) from None
+    return bytes(encoding or b"")
+
+
+def _resolver(defines, missing, permissive=False):
+    def resolve(name, value):
+        name = name.decode()
+        if name in defines:
+            value[0] = defines[name]
+            return True
+        missing.append(name)
+        if permissive:
+            value[0] = 0
+        return permissive
+    return resolve
+
+
+def _locate(mode, source, defines, missing, exc):
+    """Find the source line behind a Keystone error: first the symbol it missed, else assemble lines alone."""
+    lines = source.splitlines()
+    names = [n for n in missing if n not in defines]
+    for name in names:
+        for n, line in enumerate(lines, 1):
+            if re.search(r"(?<![\w.$])%s(?![\w.$])" % re.escape(name), strip_comment(line)):
+                return AssemblyError("line %d: undefined symbol %r in %r: define the label or pass "
+                                     "defines={%r: ...}" % (n, name, line.strip(), name), n, line)
+    ks = _engine(mode)
+    for n, line in enumerate(lines, 1):
+        stmt = strip_comment(line)
+        stmt = _fix_real16(stmt) if mode == "real16" else stmt
+        ks.sym_resolver = _resolver(defines, [], permissive=True)
+        try:
+            ks.asm(_LABEL.sub("", stmt), 0)
+        except keystone.KsError as one:
+            return AssemblyError("line %d: %s: %r (%s mode)" % (n, _reason(one), line.strip(), mode),
+                                 n, line)
+    return AssemblyError("%s (%s mode); no single line fails alone: check labels and directives"
+                         % (_reason(exc), mode))
+
+
+def _reason(exc):
+    return str(exc).split(" (KS_ERR")[0].lower()

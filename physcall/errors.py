@@ -1,0 +1,46 @@
+"""The physcall exception tree: one root, a few leaves that also subclass the matching builtin.
+
+Every message says what happened, where (line, address ``0x%05x``, vector ``15h``/leaf ``e820h``) and
+what to do about it.
+"""
+
+
+class PhyscallError(Exception):
+    """Something physcall was asked to do could not be done; the message says why and what to do."""
+
+
+class AssemblyError(PhyscallError, ValueError):
+    """Keystone rejected the source; ``line`` and ``text`` name the offending source line."""
+
+    def __init__(self, message, line=None, text=None):
+        super().__init__(message)
+        self.line = line
+        self.text = text
+
+
+class LayoutError(PhyscallError, ValueError):
+    """The batch does not fit the low-memory window, or a buffer/register pairing is impossible."""
+
+
+class VerificationError(PhyscallError):
+    """The dry run refused the routine; ``report`` holds the full emulator report with the reasons."""
+
+    def __init__(self, message, report=None):
+        super().__init__(message)
+        self.report = report
+
+
+class BackendError(PhyscallError):
+    """A backend could not run the batch (unknown backend, missing machine support, pre-flight failure)."""
+
+
+class PreflightError(BackendError):
+    """A pre-flight check of the real jump failed; ``checks`` lists every check with its fix."""
+
+    def __init__(self, message, checks=None):
+        super().__init__(message)
+        self.checks = checks or []
+
+
+class ConfirmationRequired(BackendError, PermissionError):
+    """A real jump was requested without explicit confirmation (``confirm=True`` or ``--yes``)."""
