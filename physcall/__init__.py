@@ -1,18 +1,27 @@
 """physcall: run BIOS services and real-mode or flat 32-bit routines from 64-bit Linux.
 
+Offline in an emulator with a model of the BIOS, or for real through a kexec jump (on this machine,
+or in the QEMU guest physcall boots).
+
 >>> import physcall
->>> physcall.Regs(ax=0xE820).ax == 0xE820
-True
+>>> physcall.invoke(physcall.interrupt(0x12)).regs.ax            # the emulator and its stub BIOS
+639
 """
 
 from .errors import (AssemblyError, BackendError, ConfirmationRequired, LayoutError, PhyscallError,
                      PreflightError, VerificationError)
 from .regs import Regs
 from .asm import Assembly, asm
+from .call import Buffer, Call, FarCall, Interrupt, Routine, far_call, interrupt
+from .layout import Layout, Placed, lay_out
+from .result import Result
+from .invoke import BACKENDS, invoke
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AssemblyError", "Assembly", "BackendError", "ConfirmationRequired", "LayoutError",
-    "PhyscallError", "PreflightError", "Regs", "VerificationError", "asm", "__version__",
+    "AssemblyError", "Assembly", "BACKENDS", "BackendError", "Buffer", "Call", "ConfirmationRequired",
+    "FarCall", "Interrupt", "LayoutError", "Layout", "PhyscallError", "Placed", "PreflightError",
+    "Regs", "Result", "Routine", "VerificationError", "__version__", "asm", "far_call", "interrupt",
+    "invoke", "lay_out",
 ]

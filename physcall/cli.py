@@ -1,0 +1,218 @@
+"""The ``physcall`` command: tables for people, ``--json`` for programs.
+
+    physcall int 0x12
+    physcall int 0x15 eax=0xe820 ebx=0 ecx=24 edx=0x534d4150 --buffer es_di=24 --json
+    physcall run routine.s --mode flat32 edi=0x100000
+    physcall asm routine.s
+    physcall int 0x12 --backend vm
+"""
+
+import argparse
+import json
+import logging
+import sys
+
+from . import call as calls_mod
+from .errors import PhyscallError
+from .invoke import BACKENDS, invoke
+from .regs import CF, DF, FIELDS, IF, OF, PF, SF, ZF, AF
+
+
+def main(argv=None):
+    """Entry point of the console script; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="physcall: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args) or 0
+    except PhyscallError as exc:
+        return _fail(args, exc)
+    except (ValueError, OSError) as exc:
+        return _fail(args, exc)
+
+
+def _fail(args, exc):
+    if getattr(args, "json", False):
+        report = getattr(exc, "report", None)
+        print(json.dumps({"error": {"type": type(exc).__name__, "message": str(exc),
+                                    "report": report.to_dict() if report is not None else None}}))
+    else:
+        print("physcall: error: %s" % exc, file=sys.stderr)
+        report = getattr(exc, "report", None)
+        if report is not None:
+            print(report, file=sys.stderr)
+    return 1
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="physcall", description="Run BIOS services and real-mode or "
+                                     "flat 32-bit routines: offline in an emulator, or for real.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what physcall does")
+    sub = parser.add_subparsers(metavar="COMMAND")
+    p = sub.add_parser("int", help="call a BIOS interrupt: physcall int 0x15 eax=0xe820 ...")
+    p.add_argument("vector", type=_int, help="interrupt vector, e.g. 0x12")
+    _common(p)
+    p.set_defaults(func=_cmd_int)
+    p = sub.add_parser("run", help="run an assembly routine (.s/.asm) or a Python file defining CALLS")
+    p.add_argument("file")
+    p.add_argument("--mode", default="real16", choices=("real16", "flat32"))
+    p.add_argument("--entry", help="label to start the routine at")
+    _common(p)
+    p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("asm", help="assemble a file and print a listing")
+    p.add_argument("file")
+    p.add_argument("--mode", default="real16", choices=("real16", "flat32"))
+    p.add_argument("--origin", type=_int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_asm)
+    _plugins(sub)
+    return parser
+
+
+def _common(p):
+    p.add_argument("regs", nargs="*", metavar="REG=VALUE", help="e.g. eax=0xe820 es=0 ah=0x4f")
+    p.add_argument("--buffer", action="append", default=[], metavar="PAIR=SIZE",
+                   help="a buffer for a register pair (es_di=24) or, in flat32, a register (edi=4096)")
+    p.add_argument("--backend", default="emulator", help="one of %s (default emulator)" % ", ".join(BACKENDS))
+    p.add_argument("--yes", action="store_true", help="confirm a real jump on this machine (kexec backend)")
+    p.add_argument("--force", action="store_true", help="replace a kexec image someone else loaded")
+    p.add_argument("--no-verify", action="store_true", help="skip the dry run before a real jump")
+    p.add_argument("--budget", type=_int, help="dry-run instruction budget")
+    p.add_argument("--json", action="store_true", help="print JSON only")
+
+
+def _plugins(sub):
+    """Subcommands that live beside their subsystems (vm, check, build)."""
+    from . import cli_more
+    cli_more.register(sub)
+
+
+def _int(text):
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a number (use 18, 0x12 or 0o22)" % text)
+
+
+def parse_regs(items, buffers=()):
+    """``["eax=0xe820", ...]`` and ``["es_di=24"]`` -> keyword arguments for a call."""
+    kwargs = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        if not _ or not name:
+            raise ValueError("%r: registers are given as NAME=VALUE, e.g. eax=0xe820" % item)
+        kwargs[name.lower()] = _value(name, value)
+    for item in buffers:
+        name, _, size = item.partition("=")
+        kwargs[name.lower()] = calls_mod.Buffer(size=_value(name, size))
+    return kwargs
+
+
+def _value(name, text):
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise ValueError("%s=%r: the value must be a number such as 24 or 0x18" % (name, text))
+
+
+def _options(args):
+    opts = {"backend": args.backend, "verify": not args.no_verify}
+    if args.backend not in ("emulator", "emu"):
+        opts.update(confirm=args.yes, force=args.force)
+    if args.budget:
+        opts["budget"] = args.budget
+    return opts
+
+
+def _cmd_int(args):
+    call = calls_mod.interrupt(args.vector, **parse_regs(args.regs, args.buffer))
+    return _emit(args, [invoke(call, **_options(args))])
+
+
+def _cmd_run(args):
+    with open(args.file) as f:
+        text = f.read()
+    if args.file.endswith(".py"):
+        scope = {"__name__": "physcall_run", "__file__": args.file}
+        exec(compile(text, args.file, "exec"), scope)
+        batch = scope.get("CALLS")
+        if batch is None:
+            raise ValueError("%s defines no CALLS: set CALLS = physcall.interrupt(...) or a list"
+                             % args.file)
+    else:
+        batch = calls_mod.Routine(text, mode=args.mode, entry=args.entry,
+                                  **parse_regs(args.regs, args.buffer))
+    out = invoke(batch, **_options(args))
+    return _emit(args, out if isinstance(out, list) else [out])
+
+
+def _cmd_asm(args):
+    from .asm import asm
+    with open(args.file) as f:
+        result = asm(f.read(), args.mode, args.origin)
+    if args.json:
+        print(json.dumps({"mode": result.mode, "origin": result.origin, "code": result.code.hex(),
+                          "symbols": result.symbols}))
+        return 0
+    print(listing(result))
+    return 0
+
+
+def listing(result):
+    """Address, bytes and disassembly (Capstone) of an Assembly, with its labels."""
+    import capstone
+    md = capstone.Cs(capstone.CS_ARCH_X86,
+                     capstone.CS_MODE_16 if result.mode == "real16" else capstone.CS_MODE_32)
+    labels = {}
+    for name, addr in result.symbols.items():
+        labels.setdefault(addr, []).append(name)
+    lines = []
+    for insn in md.disasm(result.code, result.origin):
+        lines.extend("%s:" % name for name in labels.get(insn.address, []))
+        lines.append("  %05x  %-20s %s %s" % (insn.address, insn.bytes.hex(), insn.mnemonic, insn.op_str))
+    return "\n".join(lines)
+
+
+def _emit(args, results):
+    if args.json:
+        print(json.dumps({"backend": results[0].backend,
+                          "results": [r.to_dict() for r in results]}))
+        return 0
+    for result in results:
+        print(format_result(result))
+    return 0
+
+
+def format_result(result):
+    """A table for people: registers, flags, buffers (hex dump) and the dry-run verdict."""
+    regs = result.regs
+    out = ["%s  [%s]%s" % (result.call.describe(), result.backend,
+                           "  (CF set: the service reports failure)" if regs.cf else "")]
+    row = ["%-6s %08x" % (name, getattr(regs, name)) for name in FIELDS]
+    out.extend("  " + "   ".join(row[i:i + 4]) for i in range(0, len(row), 4))
+    out.append("  flags  " + " ".join(n for n, m in _FLAG_NAMES if regs.eflags & m) or "-")
+    for name, data in result.buffers.items():
+        out.append("  buffer %s (%d bytes)" % (name, len(data)))
+        out.extend("    %04x  %-48s %s" % (i, data[i:i + 16].hex(" "), _printable(data[i:i + 16]))
+                   for i in range(0, min(len(data), 256), 16))
+    if result.timing:
+        out.append("  timing " + ", ".join("%s=%s" % kv for kv in result.timing.items()))
+    if result.report is not None:
+        out.append("  dry run: " + str(result.report).replace("\n", "\n    "))
+    return "\n".join(out)
+
+
+_FLAG_NAMES = (("CF", CF), ("PF", PF), ("AF", AF), ("ZF", ZF), ("SF", SF), ("IF", IF), ("DF", DF),
+               ("OF", OF))
+
+
+def _printable(chunk):
+    return "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Subcommands that belong to subsystems: ``vm``, ``check``, ``build``.
+
+Each is registered only if its subsystem imports, so a missing optional piece names itself instead
+of breaking the whole command.
+"""
+
+import json
+import sys
+
+
+def register(sub):
+    _register_vm(sub)
+    _register_check(sub)
+    _register_build(sub)
+
+
+def _register_vm(sub):
+    try:
+        from .vm import cli as vm_cli
+    except ImportError:
+        return
+    vm_cli.add_subparsers(sub)
+
+
+def _register_check(sub):
+    p = sub.add_parser("check", help="can this machine make a real jump? (pre-flight table)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_check)
+
+
+def _register_build(sub):
+    p = sub.add_parser("build", help="write a kexec-jump image for a batch: physcall build CALLS.py -o image.elf")
+    p.add_argument("file", help="a Python file defining CALLS, or an assembly routine")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--mode", default="real16", choices=("real16", "flat32"))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_build)
+
+
+def _cmd_check(args):
+    from . import preflight
+    table = preflight.checks()
+    if args.json:
+        print(json.dumps({"ok": all(c.ok for c in table), "checks": [c._asdict() if hasattr(c, "_asdict")
+                          else vars(c) for c in table]}))
+    else:
+        for c in table:
+            print("%-4s %-28s %s" % ("ok" if c.ok else "FAIL", c.name, c.detail))
+            if not c.ok and c.fix:
+                print("     fix: %s" % c.fix)
+    return 0 if all(c.ok for c in table) else 1
+
+
+def _cmd_build(args):
+    from . import image
+    from .call import Routine
+    from .layout import lay_out
+    with open(args.file) as f:
+        text = f.read()
+    if args.file.endswith(".py"):
+        scope = {"__name__": "physcall_build", "__file__": args.file}
+        exec(compile(text, args.file, "exec"), scope)
+        batch = scope.get("CALLS")
+    else:
+        batch = Routine(text, mode=args.mode)
+    info = image.write_elf(lay_out(batch), args.output)
+    if args.json:
+        print(json.dumps(info if isinstance(info, dict) else {"path": args.output}))
+    else:
+        print("wrote %s" % args.output, file=sys.stderr)
+    return 0

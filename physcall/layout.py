@@ -1,0 +1,171 @@
+"""Low-memory layout of a batch: where each call's code, buffers and the shared stack go.
+
+Every backend runs the same Layout: the emulator at these addresses, the kexec trampoline by loading
+them as segments.  The window is the one the trampoline ABI reserves (csrc/physcall.h via physcall.abi):
+clear of page 0 (IVT, BDA), the EBDA and the ROMs, which the kernel would otherwise hide from the BIOS
+behind the image's own pages during a jump (DESIGN.md, "page swapping").
+
+Real16 entry is a small thunk entered by far call: ``int N; retf``, ``lcall s:o; retf`` or
+``call routine; retf``.  Flat32 routines are entered by near call and return with ``ret``.
+
+>>> from physcall.call import interrupt, Buffer
+>>> lay = lay_out([interrupt(0x15, eax=0xE820, es_di=Buffer(24))])
+>>> p = lay.calls[0]
+>>> (p.regs.es << 4) + p.regs.di == p.buffers["es_di"][0]
+True
+"""
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .asm import asm
+from .call import PAIR, Call, FarCall, Interrupt, Routine
+from .errors import LayoutError
+
+try:  # one source of truth: csrc/physcall.h, read through cffi
+    from .abi import BATCH_BASE, BATCH_LIMIT, MAX_CALLS
+except ImportError:  # the ABI module is not built yet: the values it will carry
+    BATCH_BASE, BATCH_LIMIT, MAX_CALLS = 0x20000, 0x90000, 256
+
+STACK_SIZE = 0x4000          # 16 KiB: SeaBIOS's VBE and disk paths want a few KiB of the caller's stack
+REAL_MODE_LIMIT = 0x100000
+
+
+@dataclass(frozen=True)
+class Placed:
+    """One call ready to run: entry, stack, registers (buffer pairs filled in) and buffer addresses."""
+    index: int
+    kind: str
+    vector: Optional[int]
+    mode: str
+    cs: int
+    ip: int
+    eip: int
+    ss: int
+    sp: int
+    esp: int
+    regs: object
+    buffers: dict
+    code: tuple
+    routine: Optional[tuple]
+    call: object = field(default=None, compare=False, repr=False)
+
+    @property
+    def entry(self):
+        """The linear address execution starts at."""
+        return (self.cs << 4) + self.ip if self.mode == "real16" else self.eip
+
+
+@dataclass
+class Layout:
+    """A whole batch: memory regions to place, the calls in order, the shared stack, the window."""
+    regions: list
+    calls: list
+    stack: tuple
+    window: tuple = (BATCH_BASE, BATCH_LIMIT)
+
+    def used(self):
+        """Bytes of the window the batch occupies (code, buffers and stack)."""
+        return sum(len(data) for _, data in self.regions) + self.stack[1] - self.stack[0]
+
+
+def lay_out(calls, window=None):
+    """Place ``calls`` (a Call or a list) in the batch window; raise LayoutError if they don't fit.
+
+    >>> from physcall.call import interrupt
+    >>> hex(lay_out(interrupt(0x12)).calls[0].entry)
+    '0x20000'
+    """
+    calls = [calls] if isinstance(calls, Call) else list(calls)
+    if not calls:
+        raise LayoutError("empty batch: give at least one call")
+    if len(calls) > MAX_CALLS:
+        raise LayoutError("batch of %d calls is over the ABI's MAX_CALLS=%d: split it into several "
+                          "invoke() calls" % (len(calls), MAX_CALLS))
+    lo, hi = window or (BATCH_BASE, BATCH_LIMIT)
+    stack = (hi - STACK_SIZE, hi)
+    cursor = _Cursor(lo, stack[0])
+    regions, placed = [], []
+    for index, call in enumerate(calls):
+        placed.append(_place(index, call, cursor, regions, stack))
+    return Layout(regions, placed, stack, (lo, hi))
+
+
+class _Cursor:
+    """A bump allocator over [lo, limit)."""
+
+    def __init__(self, lo, limit):
+        self.at, self.limit = lo, limit
+
+    def take(self, size, align=16, what="code"):
+        start = -(-self.at // align) * align
+        if start + size > self.limit:
+            raise LayoutError("%s of %d bytes does not fit the batch window below %#07x: the batch "
+                              "needs more low memory than the ABI reserves; use fewer or smaller "
+                              "buffers, or split the batch" % (what, size, self.limit))
+        self.at = start + size
+        return start
+
+
+def _place(index, call, cursor, regions, stack):
+    code_at, code, entry_off, routine = _code(call, cursor)
+    regions.append((code_at, code))
+    regs, buffers = call.regs, {}
+    for name, buf in call.buffers.items():
+        at = cursor.take(buf.size, buf.align, "buffer %s of call %d" % (name, index))
+        regions.append((at, buf.data))
+        buffers[name] = (at, buf.size)
+        regs = regs.replace(**_point(call.mode, name, at, buf.size))
+    seg = code_at >> 4
+    if call.mode == "real16" and isinstance(call, Routine) and not call.ds_given:
+        regs = regs.replace(ds=seg)
+    return Placed(index=index, kind=call.kind, vector=getattr(call, "vector", None), mode=call.mode,
+                  cs=seg if call.mode == "real16" else 0, ip=entry_off if call.mode == "real16" else 0,
+                  eip=code_at + entry_off if call.mode == "flat32" else 0,
+                  ss=stack[0] >> 4 if call.mode == "real16" else 0,
+                  sp=stack[1] - stack[0] if call.mode == "real16" else 0,
+                  esp=stack[1] if call.mode == "flat32" else 0,
+                  regs=regs, buffers=buffers, code=(code_at, code_at + len(code)),
+                  routine=routine, call=call)
+
+
+def _code(call, cursor):
+    """Bytes of the call's code at a 16-byte aligned address; the entry offset; the routine's range."""
+    if isinstance(call, Interrupt):
+        code = bytes([0xCD, call.vector, 0xCB])                        # int N; retf
+        return cursor.take(len(code)), code, 0, None
+    if isinstance(call, FarCall):
+        code = bytes([0x9A]) + call.offset.to_bytes(2, "little") + call.segment.to_bytes(2, "little")
+        return cursor.take(6), code + b"\xCB", 0, None                  # lcall seg:off; retf
+    if call.mode == "flat32":
+        at = cursor.at + (-cursor.at % 16)
+        body = asm(call.source, "flat32", origin=at)
+        at = cursor.take(len(body.code), what="routine of %d bytes" % len(body.code))
+        return at, body.code, _entry(call, body) - at, (at, at + len(body.code))
+    # real16: thunk at offset 0 of the routine's segment, routine right after it: `call` is near.
+    body = asm(call.source, "real16", origin=4)
+    at = cursor.take(4 + len(body.code), what="routine of %d bytes" % len(body.code))
+    if at + 4 + len(body.code) > REAL_MODE_LIMIT:
+        raise LayoutError("real16 routine at %#07x would reach above 1 MiB" % at)
+    rel = _entry(call, body) - 3
+    thunk = bytes([0xE8]) + (rel & 0xFFFF).to_bytes(2, "little") + b"\xCB"   # call routine; retf
+    return at, thunk + body.code, 0, (at + 4, at + 4 + len(body.code))
+
+
+def _entry(call, body):
+    if call.entry is None:
+        return body.origin
+    if call.entry not in body.symbols:
+        raise LayoutError("Routine entry %r is not a label of its source; labels: %s"
+                          % (call.entry, ", ".join(sorted(body.symbols)) or "none"))
+    return body.symbols[call.entry]
+
+
+def _point(mode, name, at, size):
+    """Register values that make ``name`` address a buffer at linear ``at``."""
+    if mode == "flat32":
+        return {name: at}
+    if at + size > REAL_MODE_LIMIT:
+        raise LayoutError("buffer %s at %#07x is above 1 MiB: real mode cannot reach it" % (name, at))
+    seg, off = PAIR.match(name).groups()
+    return {seg: at >> 4, off: at & 0xF}
