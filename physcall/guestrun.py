@@ -1,0 +1,37 @@
+"""Guest side of the vm backend: read pickled calls on stdin, jump, write pickled outcomes on stdout.
+
+Runs only inside physcall's QEMU guest (physcall.safety.in_guest); anywhere else it refuses, because
+it passes the real-jump confirmation on its caller's behalf.
+"""
+
+import pickle
+import sys
+
+from .safety import in_guest
+
+
+def main():
+    if not in_guest():
+        sys.stderr.write("physcall.guestrun: refusing: this runs only inside physcall's QEMU guest "
+                         "(no physcall.guest=1 on the kernel command line); use backend='kexec' with "
+                         "confirm=True to jump on this machine\n")
+        return 3
+    from .kexec import run_kexec
+    from .layout import lay_out
+    request = pickle.load(sys.stdin.buffer)
+    outcomes = run_kexec(lay_out(request["calls"]), confirm=True, force=request.get("force", False))
+    reply = [{"regs": o.regs_out, "buffers": dict(o.buffers), "status": getattr(o, "status", None),
+              "timing": _timing(o)} for o in outcomes]
+    sys.stdout.buffer.write(pickle.dumps(reply))
+    return 0
+
+
+def _timing(outcome):
+    tsc = getattr(outcome, "tsc", None)
+    if isinstance(tsc, dict):
+        return dict(tsc)
+    return {"tsc": tsc} if tsc is not None else {}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""The vm backend: physcall's QEMU guest runs the batch with the kexec backend, for real.
+
+The guest sees this checkout and the host's Python at the same paths (physcall/vm), so the calls
+travel as a pickle to ``python3 -m physcall.guestrun`` inside it, which lays them out again (the
+layout is deterministic), jumps, and sends the outcomes back. A :class:`Session` keeps one guest up
+for many invocations, so a script pays the boot once.
+
+>>> import physcall
+>>> with physcall.vmbackend.Session() as vm:                      # doctest: +SKIP
+...     vm.invoke(physcall.interrupt(0x12)).regs.ax
+639
+"""
+
+import logging
+import pickle
+from dataclasses import dataclass, field
+
+from .errors import BackendError
+
+log = logging.getLogger("physcall")
+
+
+@dataclass
+class Outcome:
+    """One call's outcome as the guest reported it."""
+    regs: object
+    buffers: dict
+    timing: dict = field(default_factory=dict)
+    status: object = None
+
+
+class Session:
+    """One guest kept up for many calls: ``with Session() as vm: vm.invoke(...)``."""
+
+    def __init__(self, **guest_options):
+        self.guest_options = guest_options
+        self.guest = None
+
+    def __enter__(self):
+        from .vm import Guest
+        self.guest = Guest(**self.guest_options)
+        self.guest.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if self.guest is not None:
+            guest, self.guest = self.guest, None
+            guest.__exit__(None, None, None)
+
+    def invoke(self, calls, **options):
+        """``physcall.invoke(calls, backend="vm")`` in this session's guest."""
+        from .invoke import invoke
+        return invoke(calls, backend="vm", session=self, **options)
+
+    def run_layout(self, layout, force=False, timeout=120.0):
+        """Send the layout's calls to the guest runner and decode what comes back."""
+        request = pickle.dumps({"calls": [p.call for p in layout.calls], "force": force})
+        from .vm.guest import CHECKOUT
+        rc, out, err = self.guest.run([self.guest.python, "-m", "physcall.guestrun"], input=request,
+                                      timeout=timeout, cwd=CHECKOUT)
+        if rc != 0:
+            raise BackendError("the guest could not run the batch (exit %d):\n%s\n  serial log: %s"
+                               % (rc, err.decode(errors="replace").strip()[-4000:],
+                                  getattr(self.guest, "serial_log", "?")))
+        return [Outcome(**item) for item in pickle.loads(out)]
+
+
+def run_vm(layout, session=None, force=False, timeout=120.0, confirm=None, **guest_options):
+    """Run ``layout`` in the guest (a new one unless ``session`` is given).
+
+    ``confirm`` is accepted and ignored: the jump happens inside a disposable guest, which is the
+    point of this backend.
+    """
+    if session is not None:
+        return session.run_layout(layout, force=force, timeout=timeout)
+    with Session(**guest_options) as own:
+        return own.run_layout(layout, force=force, timeout=timeout)
