@@ -1,0 +1,137 @@
+/*
+ * physcall.h - the one ABI between the host (physcall/abi.py, via cffi's cdef) and the
+ * kexec-jump trampoline (csrc/trampoline.S, via the offsets that asm-offsets.c generates).
+ *
+ * Physical memory of one image (see DESIGN.md, "The kexec-jump contract"):
+ *
+ *   0x00000-0x0ffff  page 0 (IVT, BDA), conventional memory: never a segment
+ *   0x10000-0x1ffff  trampoline: code, GDT, stacks, the batch block (struct pc_block)
+ *   0x20000-0x87fff  the batch: thunks, routines, buffers, stacks (physcall/layout.py)
+ *   0x88000-0x8efff  identity page tables 0-4 GiB, 2 MiB pages (PML5, PML4, PDPT, 4 PDs)
+ *   0x8f000-...      left alone: the EBDA sits below 0xa0000 (BDA word at 0x40e)
+ *
+ * The real-mode part of the trampoline runs with CS = TRAMPOLINE_BASE >> 4, so everything it
+ * touches (code, the current-call scratch record, its stack) lies in the first 64 KiB.
+ *
+ * Results travel through the mailbox: host pages, mlock'ed, whose physical addresses the host
+ * writes into pc_header.mailbox[].  Mailbox layout (struct offsets below):
+ *   0                                   struct pc_header (the block's header at the end of the jump)
+ *   sizeof(struct pc_header)            struct pc_call[count] (inputs, outputs, status, TSC)
+ *   pc_buffer.mbox_offset (host-chosen) each buffer's bytes, copied right after its call returned
+ *
+ * Only plain "#define NAME <integer>" lines and type declarations may sit between the cdef
+ * markers: physcall/abi.py hands that text to cffi.
+ */
+#ifndef PHYSCALL_H
+#define PHYSCALL_H
+
+#ifndef __ASSEMBLER__
+#include <stdint.h>
+#endif
+
+/* cdef-begin */
+#define PC_MAGIC              0x4c414350   /* "PCAL" */
+#define PC_VERSION            1
+
+#define PC_TRAMPOLINE_BASE    0x10000
+#define PC_TRAMPOLINE_LIMIT   0x20000
+#define PC_BATCH_BASE         0x20000
+#define PC_BATCH_LIMIT        0x88000
+#define PC_PAGETABLE_BASE     0x88000      /* PML5, PML4, PDPT, PD0..PD3: 4 KiB each */
+#define PC_PAGETABLE_PAGES    7
+#define PC_PAGE_SIZE          4096
+
+#define PC_MAX_CALLS          256
+#define PC_MAX_BUFFERS        256
+#define PC_MAILBOX_MAX_PAGES  256          /* 1 MiB of results */
+#define PC_SEGMENT_MAX        16           /* KEXEC_SEGMENT_MAX */
+
+/* pc_call.mode */
+#define PC_MODE_NONE          0            /* skipped: no mode switch at all */
+#define PC_MODE_REAL16        1            /* far call cs:ip, ss:sp, real mode; routine ends with retf */
+#define PC_MODE_FLAT32        2            /* near call eip, esp, 32-bit flat, paging off; ends with ret */
+
+/* pc_call.status */
+#define PC_CALL_PENDING       0
+#define PC_CALL_RETURNED      1
+#define PC_CALL_SKIPPED       2
+
+/* pc_header.status */
+#define PC_BATCH_LOADED       0            /* as written by the host */
+#define PC_BATCH_RUNNING      1
+#define PC_BATCH_DONE         2
+#define PC_BATCH_MAILBOX_FULL 3            /* some result bytes fell outside the mailbox */
+
+/* Segment selectors of the trampoline's GDT (0x10 and 0x18 match the kernel's at entry). */
+#define PC_SEL_CODE32         0x08
+#define PC_SEL_CODE64         0x10
+#define PC_SEL_DATA           0x18
+#define PC_SEL_CODE16         0x20         /* base PC_TRAMPOLINE_BASE, limit 64 KiB */
+#define PC_SEL_DATA16         0x28         /* base 0, limit 64 KiB: real-mode compatible caches */
+
+/* Flags the trampoline lets through from pc_regs_in.eflags: CF PF AF ZF SF DF OF and bit 1.
+ * IF and TF stay clear: interrupts stay off during the jump (DESIGN.md). */
+#define PC_EFLAGS_MASK        0x00000cd7
+
+struct pc_regs_in {                 /* 40 bytes */
+    uint32_t eax, ebx, ecx, edx, esi, edi, ebp;
+    uint32_t eflags;
+    uint16_t ds, es, fs, gs;        /* real16 only; flat32 runs with flat selectors */
+};
+
+struct pc_regs_out {                /* 48 bytes */
+    uint32_t eax, ebx, ecx, edx, esi, edi, ebp;
+    uint32_t esp;
+    uint32_t eflags;
+    uint16_t ds, es, fs, gs, ss;
+    uint16_t reserved;
+};
+
+struct pc_call {                    /* 128 bytes */
+    uint32_t mode;                  /* PC_MODE_* */
+    uint32_t status;                /* PC_CALL_*, set by the trampoline */
+    uint16_t ip, cs;                /* real16 entry: m16:16 far pointer, offset first (lcall *) */
+    uint16_t sp, ss;                /* real16 stack: m16:16, offset first (lss) */
+    uint32_t eip;                   /* flat32 entry */
+    uint32_t esp;                   /* flat32 stack (linear) */
+    struct pc_regs_in in;
+    struct pc_regs_out out;
+    uint64_t tsc_entry;             /* rdtsc right before the call */
+    uint64_t tsc_exit;              /* rdtsc right after it returned */
+};
+
+struct pc_buffer {                  /* 16 bytes: copied to the mailbox after call `call` */
+    uint32_t phys;
+    uint32_t size;
+    uint32_t call;
+    uint32_t mbox_offset;
+};
+
+struct pc_header {
+    uint32_t magic;                 /* PC_MAGIC */
+    uint16_t version;               /* PC_VERSION */
+    uint16_t header_size;           /* sizeof(struct pc_header) */
+    uint32_t count;                 /* calls in the batch */
+    uint32_t nbuffers;
+    uint32_t flags;                 /* none defined yet: 0 */
+    uint32_t status;                /* PC_BATCH_* */
+    uint64_t nonce;                 /* host's random value: proves the mailbox came from this jump */
+    uint32_t jumps;                 /* entries into this image (the hidden copy persists) */
+    uint32_t done;                  /* calls that returned */
+    uint64_t tsc_entry;             /* rdtsc at the image's entry */
+    uint64_t tsc_exit;              /* rdtsc before writing the header into the mailbox */
+    uint64_t entry_cr0, entry_cr3, entry_cr4, entry_efer, entry_rflags;  /* kernel state at entry */
+    uint64_t return_address;        /* 0(%rsp) at entry */
+    uint32_t mailbox_pages;         /* used entries of mailbox[] */
+    uint32_t mailbox_size;          /* result bytes the host expects */
+    uint64_t mailbox[PC_MAILBOX_MAX_PAGES];  /* physical address of each mailbox page */
+};
+
+struct pc_block {
+    struct pc_header hdr;
+    struct pc_call calls[PC_MAX_CALLS];
+    struct pc_buffer buffers[PC_MAX_BUFFERS];
+};
+/* cdef-end */
+
+#endif /* PHYSCALL_H */
