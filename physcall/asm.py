@@ -15,7 +15,6 @@ encodings before Keystone sees them (``_fix_real16``); tests check every form ag
 
 import functools
 import re
-from ctypes import c_bool, c_char_p, c_uint64, CFUNCTYPE, POINTER
 from typing import NamedTuple
 
 import keystone
@@ -76,8 +75,7 @@ def _asm_cached(source, mode, origin, defines):
         raise AssemblyError("line %d: label %r already defined on line %d: rename one"
                             % (where[1], dup, where[0]), where[1], source.splitlines()[where[1] - 1])
     tail = "".join("\n.long %s" % label for label in labels)
-    missing = []
-    code = _keystone(mode, "\n".join(lines) + tail, origin, dict(defines), missing, source)
+    code = _keystone(mode, "\n".join(lines) + tail, origin, dict(defines), labels, source)
     body, table = code[:len(code) - 4 * len(labels)], code[len(code) - 4 * len(labels):]
     symbols = {label: int.from_bytes(table[4 * i:4 * i + 4], "little")
                for i, label in enumerate(labels)}
@@ -138,46 +136,35 @@ def _engine(mode):
     return _ENGINES[mode]
 
 
-def _keystone(mode, text, origin, defines, missing, source):
-    ks = _engine(mode)
-    ks.sym_resolver = _resolver(defines, missing)
+def _equates(symbols):
+    """``.equ`` lines for external symbols.  (Keystone's sym_resolver hook is not used: with one set,
+    Keystone 0.9 reads every plain number as hexadecimal, so ``mov cx, 24`` became 0x24.)"""
+    return "".join(".equ %s, %#x\n" % (name, value & 0xFFFFFFFF) for name, value in symbols.items())
+
+
+def _keystone(mode, text, origin, defines, labels, source):
     try:
-        encoding, _ = ks.asm(text, origin)
+        encoding, _ = _engine(mode).asm(_equates(defines) + text, origin)
     except keystone.KsError as exc:
-        raise _locate(mode, source, defines, missing, exc) from None
+        raise _locate(mode, source, defines, labels, exc) from None
     return bytes(encoding or b"")
 
 
-def _resolver(defines, missing, permissive=False):
-    def resolve(name, value):
-        name = name.decode()
-        if name in defines:
-            value[0] = defines[name]
-            return True
-        missing.append(name)
-        if permissive:
-            value[0] = 0
-        return permissive
-    return resolve
-
-
-def _locate(mode, source, defines, missing, exc):
-    """Find the source line behind a Keystone error: first the symbol it missed, else assemble lines alone."""
-    lines = source.splitlines()
-    names = [n for n in missing if n not in defines]
-    for name in names:
-        for n, line in enumerate(lines, 1):
-            if re.search(r"(?<![\w.$])%s(?![\w.$])" % re.escape(name), strip_comment(line)):
-                return AssemblyError("line %d: undefined symbol %r in %r: define the label or pass "
-                                     "defines={%r: ...}" % (n, name, line.strip(), name), n, line)
-    ks = _engine(mode)
-    for n, line in enumerate(lines, 1):
+def _locate(mode, source, defines, labels, exc):
+    """Find the source line behind a Keystone error by assembling each line alone, with every label
+    and define known (as 0): the first line that still fails is the culprit."""
+    known = dict.fromkeys(labels, 0)
+    known.update(defines)
+    prefix = _equates(known)
+    for n, line in enumerate(source.splitlines(), 1):
         stmt = strip_comment(line)
-        stmt = _fix_real16(stmt) if mode == "real16" else stmt
-        ks.sym_resolver = _resolver(defines, [], permissive=True)
+        stmt = _LABEL.sub("", _fix_real16(stmt) if mode == "real16" else stmt)
         try:
-            ks.asm(_LABEL.sub("", stmt), 0)
+            _engine(mode).asm(prefix + stmt, 0)
         except keystone.KsError as one:
+            if one.errno == keystone.KS_ERR_ASM_SYMBOL_MISSING:
+                return AssemblyError("line %d: undefined symbol in %r: define the label or pass "
+                                     "defines={name: value}" % (n, line.strip()), n, line)
             return AssemblyError("line %d: %s: %r (%s mode)" % (n, _reason(one), line.strip(), mode),
                                  n, line)
     return AssemblyError("%s (%s mode); no single line fails alone: check labels and directives"

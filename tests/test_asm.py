@@ -20,7 +20,7 @@ def test_error_names_line_and_text():
 
 
 def test_undefined_symbol_names_its_line():
-    with pytest.raises(AssemblyError, match="line 2: undefined symbol 'nowhere'"):
+    with pytest.raises(AssemblyError, match="line 2: undefined symbol in .jmp nowhere."):
         asm("nop\njmp nowhere\nret")
 
 
@@ -76,3 +76,8 @@ def test_unknown_mode_lists_choices():
 
 def test_cached():
     assert asm("nop\nret") is asm("nop\nret")
+
+
+def test_numbers_are_decimal_with_defines_too():
+    assert asm("mov cx, 24").code == bytes.fromhex("b91800")
+    assert asm("mov cx, 24\nmov ax, T", defines={"T": 10}).code == bytes.fromhex("b91800b80a00")

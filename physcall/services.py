@@ -1,0 +1,138 @@
+"""Ready-made BIOS explorations, each one batch (one jump on the real backends).
+
+They are routines rather than loops of single calls so that a walk such as E820 costs one device
+freeze, and pointers that a BIOS hands back (VBE's OEM string and mode list live in the VGA ROM, not
+in the caller's buffer) are followed while still in real mode.
+
+>>> [e[2] for e in e820()][:2]                        # the stub BIOS's map: usable, reserved
+[1, 2]
+"""
+
+import struct
+
+from .call import Buffer, Routine, interrupt
+from .invoke import invoke
+
+SMAP = 0x534D4150
+E820_MAX = 128
+E820_TYPES = {1: "usable", 2: "reserved", 3: "ACPI data", 4: "ACPI NVS", 5: "unusable",
+              7: "persistent", 12: "persistent (legacy)"}
+
+# The kernel's detect_memory_e820() (arch/x86/boot/memory.c) in one routine: reload EAX/ECX/EDX every
+# time ("some BIOSes clobber them"), preset the ACPI 3.0 attribute dword, stop on CF, a missing 'SMAP'
+# or EBX=0. Returns the count in AX and the entries at ES:DI, 24 bytes apart.
+E820_WALK = """
+    xor ebx, ebx
+    xor bp, bp
+next:
+    mov eax, 0xE820
+    mov ecx, 24
+    mov edx, 0x534D4150
+    mov dword ptr es:[di+20], 1
+    int 0x15
+    jc done
+    cmp eax, 0x534D4150
+    jne done
+    inc bp
+    add di, 24
+    test ebx, ebx
+    jz done
+    cmp bp, %d
+    jb next
+done:
+    mov ax, bp
+    ret
+""" % E820_MAX
+
+
+def e820(backend="emulator", **options):
+    """The BIOS memory map as ``[(base, length, type)]``, as the kernel's boot code reads it.
+
+    >>> len(e820()) >= 3
+    True
+    """
+    out = invoke(Routine(E820_WALK, es_di=Buffer(24 * E820_MAX)), backend=backend, **options)
+    raw = out.buffers["es_di"]
+    return [struct.unpack_from("<QQI", raw, 24 * i) for i in range(out.regs.ax)]
+
+
+# VBE 3.0 section 4.3 (function 00h): the info block holds far pointers to the OEM string (offset 6)
+# and the mode list (offset 14), usually into the VGA BIOS; a second batch copies both out.
+def vbe_info(backend="emulator", **options):
+    """VBE 4F00h: ``{"status", "signature", "version", "oem", "modes", "total_memory_kib", "raw"}``.
+
+    >>> vbe_info()["signature"]
+    b'VESA'
+    """
+    calls = [interrupt(0x10, ax=0x4F00, es_di=Buffer(512, data=b"VBE2"))]
+    info = invoke(calls, backend=backend, **options)[0]
+    raw = info.buffers["es_di"]
+    version, = struct.unpack_from("<H", raw, 4)
+    oem_off, oem_seg, _, modes_off, modes_seg, total = struct.unpack_from("<HHIHHH", raw, 6)
+    strings = _read_far(backend, options, [(oem_seg, oem_off, 64), (modes_seg, modes_off, 512)])
+    oem = strings[0].split(b"\0", 1)[0]
+    words = struct.unpack("<256H", strings[1])
+    modes = list(words[:words.index(0xFFFF)] if 0xFFFF in words else words)
+    return {"status": info.regs.ax, "signature": raw[:4], "version": version, "oem": oem,
+            "modes": modes, "total_memory_kib": total * 64, "raw": raw}
+
+
+COPY_FAR = """
+    cld
+    push ds
+    mov ds, ax
+    rep movsb
+    pop ds
+    ret
+"""
+
+
+def read_far(segment, offset, size, backend="emulator", **options):
+    """Bytes at ``segment:offset`` in real mode (ROM tables, BDA, a pointer a BIOS returned).
+
+    >>> read_far(0x40, 0x13, 2)                     # base memory KiB in the BDA
+    b'\\x7f\\x02'
+    """
+    return _read_far(backend, options, [(segment, offset, size)])[0]
+
+
+def _read_far(backend, options, spans):
+    calls = [Routine(COPY_FAR, ax=seg, esi=off, ecx=size, es_di=Buffer(size)) for seg, off, size in spans]
+    return [r.buffers["es_di"] for r in invoke(calls, backend=backend, **options)]
+
+
+# SMBIOS 3.x section 5.2: the 32-bit entry point "_SM_" (or the 64-bit "_SM3_") sits on a 16-byte
+# boundary in 0xF0000-0xFFFFF; its length is at offset 5 (_SM_) or 6 (_SM3_). Paging off, flat.
+SMBIOS_SCAN = """
+    mov esi, 0xF0000
+scan:
+    cmp dword ptr [esi], 0x5F4D535F
+    je sm2
+    cmp dword ptr [esi], 0x334D535F
+    jne step
+    cmp byte ptr [esi+4], 0x5F
+    jne step
+    movzx ecx, byte ptr [esi+6]
+    jmp copy
+sm2:
+    movzx ecx, byte ptr [esi+5]
+copy:
+    mov eax, ecx
+    rep movsb
+    ret
+step:
+    add esi, 16
+    cmp esi, 0x100000
+    jb scan
+    xor eax, eax
+    ret
+"""
+
+
+def smbios_entry_point(backend="emulator", **options):
+    """The SMBIOS entry point structure, copied out of the F-segment in flat 32-bit mode.
+
+    Compare with ``/sys/firmware/dmi/tables/smbios_entry_point``.
+    """
+    out = invoke(Routine(SMBIOS_SCAN, mode="flat32", edi=Buffer(64)), backend=backend, **options)
+    return out.buffers["edi"][:out.regs.eax]
