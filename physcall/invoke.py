@@ -8,7 +8,7 @@
 import logging
 
 from .call import Call
-from .errors import BackendError, VerificationError
+from .errors import BackendError, ConfirmationRequired, VerificationError
 from .layout import lay_out
 from .result import Result
 
@@ -42,6 +42,10 @@ def invoke(calls, backend="emulator", verify=True, **options):
     """
     single = isinstance(calls, Call)
     backend = normalize_backend(backend)
+    if backend == "kexec" and options.get("confirm") is not True:
+        raise ConfirmationRequired(
+            "a real jump on this machine needs explicit confirmation: pass confirm=True (CLI: --yes) "
+            "after `physcall check`; to try it safely use backend='vm' (physcall's QEMU guest)")
     layout = lay_out(calls)
     emu = {k: options.pop(k) for k in EMULATOR_OPTIONS if k in options}
     reports = [None] * len(layout.calls)

@@ -1,0 +1,85 @@
+"""The physcall command, run as a user would: a subprocess, JSON on stdout, errors on stderr."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def physcall(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "physcall", *args], capture_output=True, text=True,
+                          timeout=120)
+    if check and proc.returncode != 0:
+        raise AssertionError("physcall %s failed (%d): %s" % (args, proc.returncode, proc.stderr))
+    return proc
+
+
+def test_int_json_has_every_register_and_nothing_else():
+    proc = physcall("int", "0x12", "--json")
+    doc = json.loads(proc.stdout)
+    assert doc["backend"] == "emulator" and len(doc["results"]) == 1
+    regs = doc["results"][0]["regs"]
+    assert set(regs) == {"eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "ds", "es", "fs", "gs", "eflags"}
+    assert regs["eax"] & 0xFFFF == 639
+    assert doc["results"][0]["report"]["verdict"] == "ok"
+
+
+def test_e820_buffer_comes_back_as_hex():
+    proc = physcall("int", "0x15", "eax=0xe820", "ebx=0", "ecx=24", "edx=0x534d4150",
+                    "--buffer", "es_di=24", "--json")
+    result = json.loads(proc.stdout)["results"][0]
+    entry = bytes.fromhex(result["buffers"]["es_di"])
+    assert result["regs"]["eax"] == 0x534D4150 and not result["regs"]["eflags"] & 1
+    assert int.from_bytes(entry[:8], "little") == 0 and int.from_bytes(entry[16:20], "little") == 1
+
+
+def test_table_for_people():
+    out = physcall("int", "0x12").stdout
+    assert "int 12h" in out and "eax" in out and "0000027f" in out
+
+
+def test_run_assembly_file(tmp_path):
+    src = tmp_path / "r.s"
+    src.write_text("mov ax, [val]\nret\nval: .word 0x1234\n")
+    doc = json.loads(physcall("run", str(src), "--json").stdout)
+    assert doc["results"][0]["regs"]["eax"] & 0xFFFF == 0x1234
+
+
+def test_run_python_file_with_calls(tmp_path):
+    src = tmp_path / "calls.py"
+    src.write_text("import physcall\nCALLS = [physcall.interrupt(0x11), physcall.interrupt(0x12)]\n")
+    doc = json.loads(physcall("run", str(src), "--json").stdout)
+    assert len(doc["results"]) == 2
+
+
+def test_asm_listing(tmp_path):
+    src = tmp_path / "r.s"
+    src.write_text("start: mov ax, 1\ncall f\nf: retf\n")
+    out = physcall("asm", str(src)).stdout
+    assert "start:" in out and "call" in out and "retf" in out
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("int", "0x12", "eax"), "NAME=VALUE"),
+    (("int", "0x12", "qqq=1"), "unknown register"),
+    (("int", "0x12", "--backend", "nope"), "choose one of emulator, kexec, vm"),
+    (("int", "0x12", "--buffer", "edi=16"), "segment:offset pair"),
+])
+def test_bad_input_is_one_clear_line(args, needle):
+    proc = physcall(*args, check=False)
+    assert proc.returncode == 1 and needle in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_refused_routine_json_error_carries_report(tmp_path):
+    src = tmp_path / "loop.s"
+    src.write_text("l: jmp l\n")
+    proc = physcall("run", str(src), "--budget", "100000", "--json", check=False)
+    doc = json.loads(proc.stdout)
+    assert proc.returncode == 1 and doc["error"]["type"] == "VerificationError"
+    assert doc["error"]["report"]["verdict"] == "refused"
+
+
+def test_kexec_backend_refuses_without_yes():
+    proc = physcall("int", "0x12", "--backend", "kexec", check=False)
+    assert proc.returncode == 1 and "--yes" in proc.stderr or "confirm" in proc.stderr
