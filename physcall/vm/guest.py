@@ -1,0 +1,296 @@
+"""``Guest``: a QEMU ``-machine pc`` guest with SeaBIOS and the KEXEC_JUMP kernel, driven from Python.
+
+The guest sees the host's root file system read-only (virtio-9p, chrooted), so the host's Python, its
+site-packages, kexec-tools, hwinfo, vbetool and this checkout are all there at the same paths. Commands
+go over the guest's second 8250 UART (ttyS1), which QEMU connects to a unix socket in a private 0700
+directory; the 8250 is the channel that survives the device freeze/thaw of a kexec jump.
+
+Example::
+
+    >>> from physcall.vm import Guest
+    >>> with Guest() as g:                                   # doctest: +SKIP
+    ...     rc, out, err = g.run(["python3", "-c", "import physcall; print(physcall.__file__)"])
+    >>> rc, out                                              # doctest: +SKIP
+    (0, b'/work/main/physcall/__init__.py\\n')
+"""
+
+import atexit
+import base64
+import ctypes
+import json
+import logging
+import os
+import pathlib
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import weakref
+from typing import NamedTuple
+
+from physcall.vm import host, initramfs, kernel
+from physcall.vm.errors import GuestError, GuestTimeout
+
+log = logging.getLogger("physcall.vm")
+CHECKOUT = str(pathlib.Path(__file__).resolve().parents[2])  # the directory that holds physcall/
+GRACE = 15.0  # seconds the agent may take beyond a command's own timeout before QEMU is killed
+_LIVE = weakref.WeakSet()
+
+
+class Result(NamedTuple):
+    """A guest command's outcome; unpacks as ``rc, stdout, stderr`` (stdout/stderr are bytes)."""
+
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+    @property
+    def text(self):
+        """stdout decoded as UTF-8 (errors replaced)."""
+        return self.stdout.decode(errors="replace")
+
+
+def find_artifacts():
+    """``(bzImage, initramfs)`` from the cache; GuestError with the fix if ``vm setup`` never ran."""
+    debs = sorted(host.cache_dir("apt", "debs").glob(kernel.PACKAGE + "_*_all.deb"))
+    image = None
+    if debs:
+        image = host.cache_dir("kernel") / kernel.cache_key(kernel.deb_version(debs[-1])) / "bzImage"
+    if image is None or not image.is_file():
+        raise GuestError("physcall vm: no guest kernel for the current kernel.fragment in %s\n"
+                         "  fix: run `physcall vm setup` (or physcall.vm.setup())" % host.cache_dir("kernel"))
+    return image, initramfs.build_initramfs()
+
+
+def resolve_accel(accel):
+    """``auto`` means TCG: /dev/kvm on the reference machine is kvm-pvm, which failed to run Linux."""
+    if accel not in ("auto", "tcg", "kvm"):
+        raise GuestError("physcall vm: unknown accel %r; choose auto, tcg or kvm" % (accel,))
+    if accel == "kvm" and not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        raise GuestError("physcall vm: accel=kvm but /dev/kvm is missing or not accessible; use accel='tcg'")
+    return "tcg" if accel == "auto" else accel
+
+
+def qemu_argv(image, initrd, workdir, memory="256M", accel="tcg", python=None, console=None, append=""):
+    """The QEMU command line: pc machine (SeaBIOS), no network, read-only host share, two 8250 ports.
+
+    ``console`` is None (ttyS0 to ``workdir/serial.log``) or ``"stdio"`` (interactive shell).
+    """
+    con = ("stdio,id=con,signal=off" if console == "stdio"
+           else "file,id=con,path=%s" % os.path.join(workdir, "serial.log"))
+    cmdline = "console=ttyS0,115200 panic=-1 physcall.python=%s" % (python or host_python())
+    if console == "stdio":
+        cmdline += " physcall.shell=1"
+    return [
+        host.which("qemu-system-x86_64"), "-machine", "pc", "-accel", accel, "-m", str(memory),
+        "-nodefaults", "-no-user-config", "-vga", "std", "-display", "none", "-nic", "none",
+        "-monitor", "none", "-no-reboot",
+        "-chardev", con, "-serial", "chardev:con",
+        "-chardev", "socket,id=chan,path=%s" % os.path.join(workdir, "chan.sock"), "-serial", "chardev:chan",
+        "-fsdev", "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap",
+        "-device", "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot",
+        "-kernel", str(image), "-initrd", str(initrd), "-append", (cmdline + " " + append).strip(),
+    ]
+
+
+def host_python():
+    """The real interpreter behind this process (not a pyenv shim): the guest runs the same file."""
+    return os.path.realpath(sys.executable)
+
+
+def _die_with_parent():
+    """preexec_fn: the kernel SIGKILLs QEMU when the thread that started it dies (PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
+class Guest:
+    """A booted guest; ``run()`` commands in it, ``close()`` (or ``with``) shuts it down.
+
+    ``memory`` is QEMU's ``-m``; ``accel`` auto|tcg|kvm (auto = tcg); ``timeout`` bounds the boot.
+    Commands run in ``workdir`` (default: this checkout) with it on PYTHONPATH.
+    """
+
+    def __init__(self, memory="256M", accel="auto", timeout=120.0, workdir=CHECKOUT, append=""):
+        self.accel = resolve_accel(accel)
+        self.memory, self.workdir = memory, workdir
+        self.python = host_python()
+        self.grace = GRACE
+        self.proc = self._sock = None
+        self._buf, self._next_id = b"", 0
+        self.tmpdir = tempfile.mkdtemp(prefix="physcall-vm-")  # mkdtemp makes it 0700
+        self.serial_log = os.path.join(self.tmpdir, "serial.log")
+        _LIVE.add(self)
+        try:
+            self._boot(timeout, append)
+        except BaseException:
+            self._kill()
+            raise
+
+    def _boot(self, timeout, append):
+        image, initrd = find_artifacts()
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(os.path.join(self.tmpdir, "chan.sock"))
+        listener.listen(1)
+        argv = qemu_argv(image, initrd, self.tmpdir, self.memory, self.accel, self.python, append=append)
+        log.debug("starting %s", " ".join(argv))
+        started = time.monotonic()
+        with open(os.path.join(self.tmpdir, "qemu.log"), "wb") as qlog:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=qlog, stderr=qlog,
+                                         preexec_fn=_die_with_parent)
+        deadline = started + timeout
+        self._sock = self._accept(listener, deadline)
+        ready = self._recv(None, deadline, "waiting for the guest agent to start")
+        self.boot_seconds = time.monotonic() - started
+        self.guest_uptime = ready.get("uptime")
+        log.info("guest ready in %.2f s (accel %s, guest uptime %s s)", self.boot_seconds, self.accel,
+                 self.guest_uptime)
+
+    def _accept(self, listener, deadline):
+        with listener:
+            while True:
+                self._check_alive("waiting for QEMU to connect the command channel")
+                if select.select([listener], [], [], 0.2)[0]:
+                    return listener.accept()[0]
+                if time.monotonic() > deadline:
+                    self._timeout("QEMU did not connect the command channel")
+
+    # -- the channel -------------------------------------------------------------------------------
+
+    def _send(self, obj):
+        try:
+            self._sock.sendall(json.dumps(obj).encode() + b"\n")
+        except OSError as exc:
+            self._fail("sending to the guest agent failed: %s" % exc)
+
+    def _recv(self, want_id, deadline, what):
+        """The next JSON line (with ``id == want_id``, or the ready line if None) before ``deadline``."""
+        while True:
+            while b"\n" in self._buf:
+                line, self._buf = self._buf.split(b"\n", 1)
+                msg = self._parse(line)
+                if msg is not None and (msg.get("id") == want_id if want_id is not None else msg.get("ready")):
+                    return msg
+            if time.monotonic() > deadline:
+                self._timeout(what)
+            self._check_alive(what)
+            if select.select([self._sock], [], [], 0.2)[0]:
+                chunk = self._sock.recv(65536)
+                if not chunk:
+                    self._fail("the guest closed the command channel while %s" % what)
+                self._buf += chunk
+
+    @staticmethod
+    def _parse(line):
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            log.debug("guest channel: ignoring non-JSON line %r", line[:200])
+            return None
+        return msg if isinstance(msg, dict) else None
+
+    def _check_alive(self, what):
+        if self.proc is None or self.proc.poll() is not None:
+            self._fail("QEMU exited (status %s) while %s" % (self.proc and self.proc.returncode, what))
+
+    def _fail(self, message, cls=GuestError):
+        """Kill QEMU, keep the logs, raise ``cls`` naming both logs and the last console lines."""
+        self._kill()
+        tail = _tail(self.serial_log) or _tail(os.path.join(self.tmpdir, "qemu.log"))
+        raise cls("physcall vm: %s\n  serial log: %s\n  qemu log: %s\n  last console lines:\n%s"
+                  % (message, self.serial_log, os.path.join(self.tmpdir, "qemu.log"), tail))
+
+    def _timeout(self, what):
+        self._fail("timed out %s; QEMU was killed" % what, GuestTimeout)
+
+    # -- public API ---------------------------------------------------------------------------------
+
+    def run(self, argv, timeout=60.0, input=None, cwd=None, env=None):
+        """Run ``argv`` in the guest; returns ``Result(returncode, stdout, stderr)`` with bytes.
+
+        ``env`` is added to the agent's base environment (the host Python's bin dir first on PATH,
+        ``PYTHONPATH`` = workdir). On timeout the command's process group is killed in the guest, or
+        QEMU itself if the agent does not answer, and ``GuestTimeout`` is raised.
+        Example: ``rc, out, err = guest.run(["sh", "-c", "exit 7"])`` gives ``rc == 7``.
+        """
+        if self.proc is None or self.proc.poll() is not None:
+            raise GuestError("physcall vm: the guest is not running (closed or crashed); start a new Guest")
+        self._next_id += 1
+        data = input.encode() if isinstance(input, str) else (input or b"")
+        full_env = {"PYTHONPATH": self.workdir}
+        full_env.update(env or {})
+        self._send({"id": self._next_id, "op": "run", "argv": [str(a) for a in argv], "timeout": timeout,
+                    "stdin_b64": base64.b64encode(data).decode(), "cwd": cwd or self.workdir, "env": full_env})
+        reply = self._recv(self._next_id, time.monotonic() + timeout + self.grace, "running %r" % (argv,))
+        if "error" in reply:
+            raise GuestError("physcall vm: the guest agent refused %r: %s" % (argv, reply["error"]))
+        if reply.get("timed_out"):
+            raise GuestTimeout("physcall vm: %r did not finish within %s s in the guest; it was killed "
+                               "(the guest is still usable)" % (argv, timeout))
+        return Result(reply["rc"], base64.b64decode(reply["stdout_b64"]), base64.b64decode(reply["stderr_b64"]))
+
+    def read_file(self, path):
+        """The bytes of a guest file, e.g. ``guest.read_file('/proc/iomem')``."""
+        rc, out, err = self.run(["cat", path])
+        if rc != 0:
+            raise GuestError("physcall vm: cannot read %s in the guest: %s" % (path, err.decode(errors="replace")))
+        return out
+
+    def dmesg(self):
+        """The guest kernel's log (``dmesg`` in the guest), e.g. to find its ``BIOS-e820:`` lines."""
+        return self.run(["dmesg"]).text
+
+    def close(self, timeout=10.0):
+        """Reboot the guest (QEMU runs with -no-reboot, so it exits), then terminate/kill after timeout."""
+        if self.proc is not None and self.proc.poll() is None and self._sock is not None:
+            try:
+                self._next_id += 1
+                self._sock.sendall(json.dumps({"id": self._next_id, "op": "reboot"}).encode() + b"\n")
+                self.proc.wait(timeout)
+            except (OSError, subprocess.TimeoutExpired):
+                log.warning("guest did not power off within %s s; killing QEMU", timeout)
+        self._kill()
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+    def _kill(self):
+        """Make sure QEMU is gone; keep a copy of the serial log in the cache for debugging."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(3)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if os.path.isfile(self.serial_log) and self.tmpdir in self.serial_log:
+            self.serial_log = str(shutil.copy(self.serial_log, host.cache_dir("logs") / "serial-last.log"))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        if getattr(self, "proc", None) is not None and self.proc.poll() is None:
+            self._kill()
+
+
+def _tail(path, lines=15):
+    try:
+        text = pathlib.Path(path).read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join("    " + l for l in text.splitlines()[-lines:])
+
+
+@atexit.register
+def _kill_all():
+    """Backstop: no QEMU outlives the Python process that started it, even without close()."""
+    for guest in list(_LIVE):
+        guest._kill()
