@@ -73,6 +73,7 @@
  * IF and TF stay clear: interrupts stay off during the jump (DESIGN.md). */
 #define PC_EFLAGS_MASK        0x00000cd7
 
+#ifndef __ASSEMBLER__
 struct pc_regs_in {                 /* 40 bytes */
     uint32_t eax, ebx, ecx, edx, esi, edi, ebp;
     uint32_t eflags;
@@ -132,6 +133,7 @@ struct pc_block {
     struct pc_call calls[PC_MAX_CALLS];
     struct pc_buffer buffers[PC_MAX_BUFFERS];
 };
+#endif /* __ASSEMBLER__ */
 /* cdef-end */
 
 #endif /* PHYSCALL_H */

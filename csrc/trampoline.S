@@ -1,0 +1,518 @@
+/*
+ * trampoline.S - the kexec-jump image of physcall: enter from the kernel in 64-bit mode, run each
+ * call of the batch block in real mode (far call) or flat 32-bit protected mode (near call), store
+ * every register after it, copy its buffers to the mailbox, climb back, and return to the kernel.
+ *
+ * The contract with the kernel is the one DESIGN.md measured (relocate_kernel_64.S, `call *%rdx`):
+ * 64-bit mode, IF=0, identity paging, CS=0x10, DS/ES/SS/FS/GS=0x18, GDTR=IDTR=0/0, and 0(%rsp) is
+ * the return address at the very top of the kernel's swap page.  On return the kernel reads the next
+ * entry point from 0(%rsp): we pop the return address, point %rsp at next_entry (a slot inside the
+ * image) and jmp - a plain `ret` would leave the next page's first qword there, and writing 8(%rsp)
+ * lands outside the swap page.
+ *
+ * The way down and up follows arch/x86/realmode/rm/reboot.S (long -> compat -> PG off -> LME off ->
+ * 16-bit PM -> PE off -> real mode) and rm/trampoline_64.S (PE on -> PAE -> CR3 -> LME -> PG on ->
+ * far jump to 64-bit).  The call itself is a glove box like arch/x86/boot/bioscall.S: the firmware may
+ * clobber any register, segment or flag, so everything the trampoline needs afterwards is reached
+ * through %cs and fixed addresses, never through a register the callee could have changed.
+ *
+ * Interrupts stay off throughout.  The A20 line is left as the firmware set it (SeaBIOS: on); every
+ * address used here is below 1 MiB except the mailbox, written from long mode.
+ */
+#include "physcall.h"
+#include "asm-offsets.inc"
+
+#define RM(x)		((x) - PC_TRAMPOLINE_BASE)	/* offset from CS base in 16-bit code */
+#define RM_CS		(PC_TRAMPOLINE_BASE >> 4)
+
+#define MSR_EFER		0xc0000080
+#define MSR_FS_BASE		0xc0000100
+#define MSR_GS_BASE		0xc0000101
+#define MSR_KERNEL_GS_BASE	0xc0000102
+#define EFER_LME		(1 << 8)
+#define EFER_LMA		(1 << 10)
+#define CR0_PE			0x00000001
+#define CR0_WP			0x00010000
+#define CR0_AM			0x00040000
+#define CR0_PG			0x80000000
+#define CR4_PAE			(1 << 5)
+#define CR4_LA57		(1 << 12)
+
+/* 64-bit helpers: %rbx = &pc_block for the whole run (callee-saved, never given to a call). */
+
+	.section .text.entry, "ax"
+	.code64
+	.globl	pc_entry
+pc_entry:
+	pushfq
+	popq	saved_rflags(%rip)
+	cli
+	movq	%rsp, saved_rsp(%rip)
+	leaq	stack64_top(%rip), %rsp
+	pushq	%rbx
+	pushq	%rbp
+	pushq	%r12
+	pushq	%r13
+	pushq	%r14
+	pushq	%r15
+
+	leaq	pc_block(%rip), %rbx
+	rdtsc
+	shlq	$32, %rdx
+	orq	%rdx, %rax
+	movq	%rax, HDR_tsc_entry(%rbx)
+
+	call	save_kernel_state
+	incl	HDR_jumps(%rbx)
+	movl	$0, HDR_done(%rbx)
+	movl	$PC_BATCH_RUNNING, HDR_status(%rbx)
+
+	/* Our GDT, and CS/DS/ES/SS/FS/GS reloaded from it (the kernel's GDTR is 0/0 here). */
+	lgdt	gdt_desc(%rip)
+	pushq	$PC_SEL_CODE64
+	leaq	1f(%rip), %rax
+	pushq	%rax
+	lretq
+1:	movl	$PC_SEL_DATA, %eax
+	movl	%eax, %ds
+	movl	%eax, %es
+	movl	%eax, %ss
+	movl	%eax, %fs
+	movl	%eax, %gs
+
+	call	run_calls
+
+	/* Results: calls[0..count) after the header, then the header itself (tsc_exit as late as we can). */
+	cmpl	$PC_BATCH_RUNNING, HDR_status(%rbx)
+	jne	2f
+	movl	$PC_BATCH_DONE, HDR_status(%rbx)
+2:	leaq	BLK_calls(%rbx), %rsi
+	movl	$PC_SIZEOF_HEADER, %edx
+	movl	HDR_count(%rbx), %ecx
+	shlq	$7, %rcx			/* sizeof(struct pc_call) == 128, asserted in asm-offsets.c */
+	call	mbox_write
+	rdtsc
+	shlq	$32, %rdx
+	orq	%rdx, %rax
+	movq	%rax, HDR_tsc_exit(%rbx)
+	movq	%rbx, %rsi
+	xorl	%edx, %edx
+	movl	$PC_SIZEOF_HEADER, %ecx
+	call	mbox_write
+
+	call	restore_kernel_state
+	popq	%r15
+	popq	%r14
+	popq	%r13
+	popq	%r12
+	popq	%rbp
+	popq	%rbx
+	movq	saved_rsp(%rip), %rsp
+	pushq	saved_rflags(%rip)
+	popfq
+	/* The safe re-entry sequence (DESIGN.md): return address out, %rsp on a slot in the image
+	 * holding the next entry point, jump back. */
+	popq	%rax
+	leaq	next_entry(%rip), %rsp
+	jmp	*%rax
+
+/* Save what the way down destroys: control registers, EFER, segment bases, descriptor tables. */
+save_kernel_state:
+	movq	saved_rflags(%rip), %rax
+	movq	%rax, HDR_entry_rflags(%rbx)
+	movq	saved_rsp(%rip), %rax
+	movq	(%rax), %rax
+	movq	%rax, HDR_return_address(%rbx)
+	movq	%cr0, %rax
+	movq	%rax, saved_cr0(%rip)
+	movq	%rax, HDR_entry_cr0(%rbx)
+	movq	%cr3, %rax
+	movq	%rax, saved_cr3(%rip)
+	movq	%rax, HDR_entry_cr3(%rbx)
+	movq	%cr4, %rax
+	movq	%rax, saved_cr4(%rip)
+	movq	%rax, HDR_entry_cr4(%rbx)
+	movl	$MSR_EFER, %ecx
+	rdmsr
+	movl	%eax, saved_efer(%rip)
+	movl	%edx, saved_efer+4(%rip)
+	movl	%eax, HDR_entry_efer(%rbx)
+	movl	%edx, HDR_entry_efer+4(%rbx)
+	movl	$MSR_FS_BASE, %ecx
+	rdmsr
+	movl	%eax, saved_fs_base(%rip)
+	movl	%edx, saved_fs_base+4(%rip)
+	movl	$MSR_GS_BASE, %ecx
+	rdmsr
+	movl	%eax, saved_gs_base(%rip)
+	movl	%edx, saved_gs_base+4(%rip)
+	movl	$MSR_KERNEL_GS_BASE, %ecx
+	rdmsr
+	movl	%eax, saved_kgs_base(%rip)
+	movl	%edx, saved_kgs_base+4(%rip)
+	sgdt	saved_gdtr(%rip)
+	sidt	saved_idtr(%rip)
+
+	/* Climbing back runs on our page tables below 4 GiB (a 32-bit mov to %cr3 cannot reach the
+	 * kernel's): PML4 normally, PML5 when the kernel runs 5-level paging. */
+	movq	saved_cr4(%rip), %rdx
+	andl	$CR4_LA57, %edx
+	movl	$(PC_PAGETABLE_BASE + PC_PAGE_SIZE), %eax
+	jz	1f
+	movl	$PC_PAGETABLE_BASE, %eax
+1:	movl	%eax, climb_cr3(%rip)
+	orl	$CR4_PAE, %edx
+	movl	%edx, climb_cr4(%rip)
+	ret
+
+/* Back to the kernel's state; the segment caches keep our flat 0x10/0x18 (same as the kernel's). */
+restore_kernel_state:
+	movl	$MSR_FS_BASE, %ecx
+	movl	saved_fs_base(%rip), %eax
+	movl	saved_fs_base+4(%rip), %edx
+	wrmsr
+	movl	$MSR_GS_BASE, %ecx
+	movl	saved_gs_base(%rip), %eax
+	movl	saved_gs_base+4(%rip), %edx
+	wrmsr
+	movl	$MSR_KERNEL_GS_BASE, %ecx
+	movl	saved_kgs_base(%rip), %eax
+	movl	saved_kgs_base+4(%rip), %edx
+	wrmsr
+	lgdt	saved_gdtr(%rip)
+	lidt	saved_idtr(%rip)
+	movq	saved_cr3(%rip), %rax
+	movq	%rax, %cr3
+	movq	saved_cr4(%rip), %rax
+	movq	%rax, %cr4
+	movq	saved_cr0(%rip), %rax
+	movq	%rax, %cr0
+	ret
+
+/* For each call: copy it to `cur`, run it below, copy it back, copy its buffers to the mailbox. */
+run_calls:
+	xorl	%r12d, %r12d			/* call index */
+	leaq	BLK_calls(%rbx), %r13		/* &calls[index] */
+1:	cmpl	HDR_count(%rbx), %r12d
+	jae	4f
+	cmpl	$PC_MAX_CALLS, %r12d
+	jae	4f
+	movl	CALL_mode(%r13), %eax
+	cmpl	$PC_MODE_REAL16, %eax
+	je	2f
+	cmpl	$PC_MODE_FLAT32, %eax
+	je	2f
+	movl	$PC_CALL_SKIPPED, CALL_status(%r13)
+	jmp	3f
+2:	leaq	cur(%rip), %rdi
+	movq	%r13, %rsi
+	movl	$(PC_SIZEOF_CALL / 8), %ecx
+	rep movsq
+	andl	$PC_EFLAGS_MASK, cur+CALL_in_eflags(%rip)
+	orl	$2, cur+CALL_in_eflags(%rip)
+	call	descend
+	movq	%r13, %rdi
+	leaq	cur(%rip), %rsi
+	movl	$(PC_SIZEOF_CALL / 8), %ecx
+	rep movsq
+	movl	$PC_CALL_RETURNED, CALL_status(%r13)
+	incl	HDR_done(%rbx)
+3:	movl	%r12d, %edi
+	call	copy_buffers
+	incl	%r12d
+	addq	$PC_SIZEOF_CALL, %r13
+	jmp	1b
+4:	ret
+
+/* copy_buffers(%edi = call index): every buffer owned by that call goes to its mailbox offset. */
+copy_buffers:
+	pushq	%r14
+	pushq	%r15
+	movl	%edi, %r15d
+	leaq	BLK_buffers(%rbx), %r14
+	movl	HDR_nbuffers(%rbx), %eax
+	cmpl	$PC_MAX_BUFFERS, %eax
+	jbe	1f
+	movl	$PC_MAX_BUFFERS, %eax
+1:	shlq	$4, %rax			/* sizeof(struct pc_buffer) == 16 */
+	addq	%r14, %rax
+	movq	%rax, buffers_end(%rip)
+2:	cmpq	buffers_end(%rip), %r14
+	jae	3f
+	cmpl	BUF_call(%r14), %r15d
+	jne	4f
+	movl	BUF_phys(%r14), %esi
+	movl	BUF_mbox_offset(%r14), %edx
+	movl	BUF_size(%r14), %ecx
+	call	mbox_write
+4:	addq	$PC_SIZEOF_BUFFER, %r14
+	jmp	2b
+3:	popq	%r15
+	popq	%r14
+	ret
+
+/* mbox_write(%rsi = source, %rdx = mailbox offset, %rcx = length): page by page through
+ * hdr.mailbox[], under the kernel's identity map (it covers all RAM, above 4 GiB too).
+ * Clobbers %rax %rcx %rdx %rsi %rdi %r8 %r9. */
+mbox_write:
+	movq	%rcx, %r8
+1:	testq	%r8, %r8
+	jz	2f
+	movq	%rdx, %rax
+	shrq	$12, %rax
+	cmpl	HDR_mailbox_pages(%rbx), %eax
+	jae	3f
+	cmpl	$PC_MAILBOX_MAX_PAGES, %eax
+	jae	3f
+	movq	HDR_mailbox(%rbx,%rax,8), %rdi
+	movq	%rdx, %r9
+	andl	$(PC_PAGE_SIZE - 1), %r9d
+	addq	%r9, %rdi
+	movl	$PC_PAGE_SIZE, %ecx
+	subq	%r9, %rcx
+	cmpq	%r8, %rcx
+	cmovaq	%r8, %rcx
+	addq	%rcx, %rdx
+	subq	%rcx, %r8
+	rep movsb
+	jmp	1b
+2:	ret
+3:	movl	$PC_BATCH_MAILBOX_FULL, HDR_status(%rbx)
+	ret
+
+/* descend: run `cur` below long mode and come back here, on the kernel's page tables. */
+descend:
+	movq	%rsp, long_rsp(%rip)
+	pushq	$PC_SEL_CODE32
+	pushq	$down32
+	lretq
+
+	.code32
+down32:
+	/* Compatibility mode, CS = flat 32-bit code.  Paging off leaves long mode (LMA=0). */
+	movl	%cr0, %eax
+	andl	$~CR0_PG, %eax
+	movl	%eax, %cr0
+	movl	$MSR_EFER, %ecx
+	rdmsr
+	andl	$~EFER_LME, %eax
+	wrmsr
+	xorl	%eax, %eax
+	movl	%eax, %cr4
+	cmpl	$PC_MODE_FLAT32, cur+CALL_mode
+	je	flat32_call
+	ljmpl	$PC_SEL_CODE16, $RM(pm16)
+
+/* Flat 32-bit, paging off: near call to eip on the call's stack; no IDT (a fault resets). */
+flat32_call:
+	lidt	null_idt
+	rdtsc
+	movl	%eax, cur+CALL_tsc_entry
+	movl	%edx, cur+CALL_tsc_entry+4
+	movl	cur+CALL_esp, %esp
+	pushl	cur+CALL_in_eflags
+	movl	cur+CALL_in_eax, %eax
+	movl	cur+CALL_in_ebx, %ebx
+	movl	cur+CALL_in_ecx, %ecx
+	movl	cur+CALL_in_edx, %edx
+	movl	cur+CALL_in_esi, %esi
+	movl	cur+CALL_in_edi, %edi
+	movl	cur+CALL_in_ebp, %ebp
+	popfl
+	call	*cur+CALL_eip
+	/* The routine may have left any data selector in %ds: save it on its own stack first. */
+	pushl	%ds
+	pushl	%eax
+	movl	$PC_SEL_DATA, %eax
+	movl	%eax, %ds
+	popl	%eax
+	movl	%eax, cur+CALL_out_eax
+	popl	%eax
+	movw	%ax, cur+CALL_out_ds
+	pushfl
+	popl	cur+CALL_out_eflags
+	movl	%ebx, cur+CALL_out_ebx
+	movl	%ecx, cur+CALL_out_ecx
+	movl	%edx, cur+CALL_out_edx
+	movl	%esi, cur+CALL_out_esi
+	movl	%edi, cur+CALL_out_edi
+	movl	%ebp, cur+CALL_out_ebp
+	movl	%esp, cur+CALL_out_esp
+	movw	%es, cur+CALL_out_es
+	movw	%fs, cur+CALL_out_fs
+	movw	%gs, cur+CALL_out_gs
+	movw	%ss, cur+CALL_out_ss
+	rdtsc
+	movl	%eax, cur+CALL_tsc_exit
+	movl	%edx, cur+CALL_tsc_exit+4
+	cli
+	cld
+	lgdtl	gdt_desc
+	jmp	up32
+
+	.code16
+pm16:
+	/* 16-bit protected mode: data caches with 64 KiB limits, as real mode expects. */
+	movw	$PC_SEL_DATA16, %ax
+	movw	%ax, %ds
+	movw	%ax, %es
+	movw	%ax, %fs
+	movw	%ax, %gs
+	movw	%ax, %ss
+	movl	%cr0, %eax
+	andl	$~(CR0_PE | CR0_WP | CR0_AM), %eax
+	movl	%eax, %cr0
+	ljmpw	$RM_CS, $RM(rm16)
+
+rm16:
+	/* Real mode.  Everything below goes through %cs: the call loads every other segment. */
+	movw	%cs, %ax
+	movw	%ax, %ss
+	movw	$RM(stack16_top), %sp
+	lidtl	%cs:RM(ivt_desc)
+	rdtsc
+	movl	%eax, %cs:RM(cur+CALL_tsc_entry)
+	movl	%edx, %cs:RM(cur+CALL_tsc_entry+4)
+	lssw	%cs:RM(cur+CALL_sp), %sp
+	pushl	%cs:RM(cur+CALL_in_eflags)
+	movl	%cs:RM(cur+CALL_in_eax), %eax
+	movl	%cs:RM(cur+CALL_in_ebx), %ebx
+	movl	%cs:RM(cur+CALL_in_ecx), %ecx
+	movl	%cs:RM(cur+CALL_in_edx), %edx
+	movl	%cs:RM(cur+CALL_in_esi), %esi
+	movl	%cs:RM(cur+CALL_in_edi), %edi
+	movl	%cs:RM(cur+CALL_in_ebp), %ebp
+	movw	%cs:RM(cur+CALL_in_ds), %ds
+	movw	%cs:RM(cur+CALL_in_es), %es
+	movw	%cs:RM(cur+CALL_in_fs), %fs
+	movw	%cs:RM(cur+CALL_in_gs), %gs
+	popfl
+	lcallw	*%cs:RM(cur+CALL_ip)
+	/* Glove box: store everything the callee left, before touching anything. */
+	movl	%eax, %cs:RM(cur+CALL_out_eax)
+	pushfl
+	popl	%cs:RM(cur+CALL_out_eflags)
+	movl	%ebx, %cs:RM(cur+CALL_out_ebx)
+	movl	%ecx, %cs:RM(cur+CALL_out_ecx)
+	movl	%edx, %cs:RM(cur+CALL_out_edx)
+	movl	%esi, %cs:RM(cur+CALL_out_esi)
+	movl	%edi, %cs:RM(cur+CALL_out_edi)
+	movl	%ebp, %cs:RM(cur+CALL_out_ebp)
+	movl	%esp, %cs:RM(cur+CALL_out_esp)
+	movw	%ds, %cs:RM(cur+CALL_out_ds)
+	movw	%es, %cs:RM(cur+CALL_out_es)
+	movw	%fs, %cs:RM(cur+CALL_out_fs)
+	movw	%gs, %cs:RM(cur+CALL_out_gs)
+	movw	%ss, %cs:RM(cur+CALL_out_ss)
+	rdtsc
+	movl	%eax, %cs:RM(cur+CALL_tsc_exit)
+	movl	%edx, %cs:RM(cur+CALL_tsc_exit+4)
+	cli					/* some BIOS services return with IF=1 */
+	cld
+	/* Up: our GDT, no IDT, PE on, then 32-bit code. */
+	lgdtl	%cs:RM(gdt_desc)
+	lidtl	%cs:RM(null_idt)
+	movl	%cs:RM(saved_cr0), %eax
+	andl	$~CR0_PG, %eax
+	orl	$CR0_PE, %eax
+	movl	%eax, %cr0
+	ljmpl	$PC_SEL_CODE32, $up32
+
+	.code32
+up32:
+	/* Protected mode, paging off: PAE, our 0-4 GiB tables, LME, PG on -> compatibility mode. */
+	movl	$PC_SEL_DATA, %eax
+	movl	%eax, %ds
+	movl	%eax, %es
+	movl	%eax, %fs
+	movl	%eax, %gs
+	movl	%eax, %ss
+	movl	climb_cr4, %eax
+	movl	%eax, %cr4
+	movl	climb_cr3, %eax
+	movl	%eax, %cr3
+	movl	$MSR_EFER, %ecx
+	movl	saved_efer, %eax
+	movl	saved_efer+4, %edx
+	andl	$~EFER_LMA, %eax		/* LMA is the CPU's to set */
+	wrmsr
+	movl	saved_cr0, %eax
+	movl	%eax, %cr0
+	ljmpl	$PC_SEL_CODE64, $up64
+
+	.code64
+up64:
+	/* Long mode again: the kernel's identity map (it also covers a mailbox above 4 GiB). */
+	movq	saved_cr3(%rip), %rax
+	movq	%rax, %cr3
+	movq	long_rsp(%rip), %rsp
+	ret
+
+/* ------------------------------------------------------------------------------------------- */
+	.section .data, "aw"
+	.balign	8
+next_entry:	.quad	pc_entry	/* the kernel reads the next entry point from here */
+
+gdt:
+	.quad	0
+	.quad	0x00cf9a000000ffff		/* 0x08 32-bit code, flat */
+	.quad	0x00af9a000000ffff		/* 0x10 64-bit code */
+	.quad	0x00cf92000000ffff		/* 0x18 data, flat */
+	.quad	0x00009a000000ffff | (((PC_TRAMPOLINE_BASE >> 16) & 0xff) << 32) | ((PC_TRAMPOLINE_BASE & 0xffff) << 16)
+						/* 0x20 16-bit code, base = real-mode CS base */
+	.quad	0x000092000000ffff		/* 0x28 16-bit data, base 0, 64 KiB */
+gdt_end:
+	.balign	8
+	.word	0, 0, 0
+gdt_desc:
+	.word	gdt_end - gdt - 1
+	.quad	gdt
+	.balign	8
+	.word	0, 0, 0
+ivt_desc:
+	.word	0x3ff				/* real-mode IVT at 0 */
+	.quad	0
+	.balign	8
+	.word	0, 0, 0
+null_idt:
+	.word	0
+	.quad	0
+	.balign	8
+	.word	0, 0, 0
+saved_gdtr:	.word 0
+		.quad 0
+	.balign	8
+	.word	0, 0, 0
+saved_idtr:	.word 0
+		.quad 0
+
+	.balign	8
+saved_rsp:	.quad	0
+saved_rflags:	.quad	0
+saved_cr0:	.quad	0
+saved_cr3:	.quad	0
+saved_cr4:	.quad	0
+saved_efer:	.quad	0
+saved_fs_base:	.quad	0
+saved_gs_base:	.quad	0
+saved_kgs_base:	.quad	0
+long_rsp:	.quad	0
+buffers_end:	.quad	0
+climb_cr3:	.long	0
+climb_cr4:	.long	0
+
+	.balign	64
+cur:		.skip	PC_SIZEOF_CALL		/* the call being run: fixed address for 16/32-bit code */
+
+	.balign	16
+stack16:	.skip	256
+stack16_top:
+	.balign	16
+stack64:	.skip	2048
+stack64_top:
+
+	.balign	64
+	.globl	pc_block
+pc_block:	.skip	PC_SIZEOF_BLOCK		/* filled by physcall/image.py */
+	.globl	pc_block_end
+pc_block_end:

@@ -1,0 +1,19 @@
+/* trampoline.ld.S - links the kexec-jump trampoline at its physical address (preprocessed with
+ * `gcc -E -P` so that the addresses come from physcall.h).  One PT_LOAD: code, GDT, stacks, block. */
+#include "physcall.h"
+
+OUTPUT_FORMAT("elf64-x86-64")
+OUTPUT_ARCH(i386:x86-64)
+ENTRY(pc_entry)
+
+PHDRS { image PT_LOAD FLAGS(7); }
+
+SECTIONS
+{
+	. = PC_TRAMPOLINE_BASE;
+	.text : { *(.text.entry) *(.text) *(.text.*) } :image
+	.data : { *(.rodata*) *(.data) *(.data.*) *(.bss) *(COMMON) } :image
+	pc_image_end = .;
+	/DISCARD/ : { *(.note*) *(.comment) *(.eh_frame*) }
+}
+ASSERT(pc_image_end <= PC_TRAMPOLINE_LIMIT, "physcall: the trampoline outgrew its 64 KiB (real-mode CS reach)")

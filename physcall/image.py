@@ -1,0 +1,369 @@
+"""The kexec-jump image: the trampoline (csrc/trampoline.S, built here) + a Layout -> segments / ELF.
+
+The trampoline is built with the system C compiler the first time it is needed and cached under
+``~/.cache/physcall/trampoline/<hash of csrc sources and tool versions>/``.  An image is at most 16
+page-aligned segments (KEXEC_SEGMENT_MAX): the trampoline with its batch block, the identity page
+tables, and the batch's pages; never page 0, the EBDA or the ROM areas (the kernel hides every
+destination page behind the image's own copy during the jump, DESIGN.md "page swapping").
+
+>>> from physcall.call import interrupt
+>>> from physcall.layout import lay_out
+>>> img = build_image(lay_out(interrupt(0x12)))
+>>> hex(img.entry), [hex(s.mem) for s in img.segments]
+('0x10000', ['0x10000', '0x20000', '0x84000', '0x88000'])
+"""
+
+import hashlib
+import logging
+import os
+import pathlib
+import shutil
+import struct
+import subprocess
+import tempfile
+from typing import NamedTuple
+
+from . import abi
+from .errors import BackendError, LayoutError
+
+log = logging.getLogger("physcall")
+
+CSRC = pathlib.Path(__file__).resolve().parent.parent / "csrc"
+SOURCES = ("physcall.h", "asm-offsets.c", "trampoline.S", "trampoline.ld.S")
+PAGE = abi.PAGE_SIZE
+LOW_LIMIT = 0xA0000            # VGA memory, then option ROMs and the system BIOS up to 1 MiB
+DEFAULT_EBDA = 0x9FC00         # 639 KiB of base memory, what SeaBIOS reports (BDA[0x413])
+MODES = {"real16": abi.MODE_REAL16, "flat32": abi.MODE_FLAT32}
+
+
+class Segment(NamedTuple):
+    """One kexec segment: destination ``mem`` (page-aligned), bytes ``data``, ``memsz`` (page-rounded)."""
+    mem: int
+    data: bytes
+    memsz: int
+    what: str
+
+
+class Image(NamedTuple):
+    """What kexec_load takes (entry, segments) plus the filled block and the mailbox plan."""
+    entry: int
+    segments: list
+    block: object                 # cffi struct pc_block * (as written into the trampoline segment)
+    result_size: int              # bytes the trampoline writes to the mailbox
+    buffer_offsets: list          # per call: {name: (mailbox offset, size)}
+
+
+# ---------------------------------------------------------------------------------------- build
+
+def cache_root():
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return pathlib.Path(base, "physcall", "trampoline")
+
+
+def _tool_version(tool):
+    try:
+        out = subprocess.run([tool, "--version"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise BackendError("physcall: cannot run %r to build the trampoline (%s)\n  fix: apt-get install "
+                           "gcc binutils" % (tool, exc)) from None
+    return out.splitlines()[0]
+
+
+def source_hash():
+    """Hash of the csrc sources and the compiler/linker versions: the cache key."""
+    h = hashlib.sha256()
+    for name in SOURCES:
+        h.update(name.encode() + b"\0" + (CSRC / name).read_bytes() + b"\0")
+    for tool in ("gcc", "ld"):
+        h.update(_tool_version(tool).encode())
+    return h.hexdigest()[:16]
+
+
+def build_trampoline(force=False):
+    """Path of the trampoline ELF, built on first use (gcc -S for the offsets, gcc -c, ld -T).
+
+    >>> build_trampoline().name
+    'trampoline.elf'
+    """
+    out = cache_root() / source_hash()
+    elf = out / "trampoline.elf"
+    if elf.exists() and not force:
+        return elf
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="build-", dir=out.parent))
+    try:
+        _compile(tmp)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("physcall: built the trampoline in %s", out)
+    return elf
+
+
+def _compile(tmp):
+    inc = ["-I", str(tmp), "-I", str(CSRC)]
+    offsets = _run(["gcc", "-S", "-o", "-"] + inc + [str(CSRC / "asm-offsets.c")])
+    (tmp / "asm-offsets.inc").write_text(
+        "".join(line.strip() + "\n" for line in offsets.splitlines() if line.strip().startswith(".equ ")))
+    _run(["gcc", "-c", "-m64", "-nostdlib", "-x", "assembler-with-cpp"] + inc
+         + [str(CSRC / "trampoline.S"), "-o", str(tmp / "trampoline.o")])
+    _run(["gcc", "-E", "-P", "-x", "c", "-D__ASSEMBLER__"] + inc
+         + [str(CSRC / "trampoline.ld.S"), "-o", str(tmp / "trampoline.ld")])
+    _run(["ld", "-m", "elf_x86_64", "-T", str(tmp / "trampoline.ld"), "-nostdlib", "-static",
+          "-z", "max-page-size=4096", "-z", "noexecstack", "--no-warn-rwx-segments",
+          "-o", str(tmp / "trampoline.elf"), str(tmp / "trampoline.o")])
+
+
+def _run(argv):
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BackendError("physcall: building the trampoline failed: %s\n%s"
+                           % (" ".join(argv), (proc.stderr or proc.stdout).strip()))
+    return proc.stdout
+
+
+class Trampoline(NamedTuple):
+    """The built trampoline: its one PT_LOAD (``base``, ``data``), entry and block address."""
+    base: int
+    data: bytes
+    entry: int
+    block: int
+    symbols: dict
+
+
+def load_trampoline(path=None):
+    """Read the trampoline ELF with pyelftools."""
+    from elftools.elf.elffile import ELFFile
+    path = path or build_trampoline()
+    with open(path, "rb") as f:
+        elf = ELFFile(f)
+        loads = [s for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"]
+        if len(loads) != 1:
+            raise BackendError("physcall: %s has %d PT_LOAD segments, expected one" % (path, len(loads)))
+        seg = loads[0]
+        data = seg.data().ljust(seg["p_memsz"], b"\0")
+        syms = {s.name: s["st_value"] for s in elf.get_section_by_name(".symtab").iter_symbols() if s.name}
+        tramp = Trampoline(seg["p_paddr"], data, elf["e_entry"], syms["pc_block"], syms)
+    if tramp.base != abi.TRAMPOLINE_BASE or tramp.base + len(tramp.data) > abi.TRAMPOLINE_LIMIT:
+        raise BackendError("physcall: trampoline at %#x+%#x is outside [%#x, %#x)"
+                           % (tramp.base, len(tramp.data), abi.TRAMPOLINE_BASE, abi.TRAMPOLINE_LIMIT))
+    return tramp
+
+
+# ---------------------------------------------------------------------------------------- block
+
+def fill_block(layout, mailbox=(), nonce=0):
+    """The batch block for ``layout``: calls, buffers and their mailbox offsets, mailbox pages.
+
+    Returns (block, result_size, buffer_offsets).
+    """
+    calls = list(layout.calls)
+    if len(calls) > abi.MAX_CALLS:
+        raise LayoutError("batch of %d calls is over MAX_CALLS=%d: split it" % (len(calls), abi.MAX_CALLS))
+    block = abi.new_block()
+    block.hdr.count = len(calls)
+    block.hdr.nonce = nonce
+    offset = abi.SIZEOF_HEADER + len(calls) * abi.SIZEOF_CALL
+    nbuf, offsets = 0, []
+    for index, placed in enumerate(calls):
+        _fill_call(block.calls[index], placed)
+        mine = {}
+        for name, (phys, size) in sorted(placed.buffers.items()):
+            if nbuf >= abi.MAX_BUFFERS:
+                raise LayoutError("more than MAX_BUFFERS=%d buffers in one batch: split it" % abi.MAX_BUFFERS)
+            offset = -(-offset // 16) * 16
+            block.buffers[nbuf] = {"phys": phys, "size": size, "call": index, "mbox_offset": offset}
+            mine[name] = (offset, size)
+            offset += size
+            nbuf += 1
+        offsets.append(mine)
+    block.hdr.nbuffers = nbuf
+    _fill_mailbox(block, mailbox, offset)
+    return block, offset, offsets
+
+
+def _fill_call(rec, placed):
+    mode = MODES.get(placed.mode)
+    if mode is None:
+        raise LayoutError("call mode %r is not one of %s" % (placed.mode, ", ".join(MODES)))
+    rec.mode = mode
+    rec.cs, rec.ip, rec.ss, rec.sp = placed.cs, placed.ip, placed.ss, placed.sp & 0xFFFF
+    rec.eip, rec.esp = placed.eip, placed.esp
+    regs_in = getattr(rec, "in")                  # `in` is a Python keyword, not a cffi one
+    for name, value in placed.regs.as_dict().items():
+        setattr(regs_in, name, value)
+
+
+def _fill_mailbox(block, mailbox, size):
+    pages = list(mailbox)
+    if len(pages) > abi.MAILBOX_MAX_PAGES:
+        raise LayoutError("results of %d bytes need %d mailbox pages, over MAILBOX_MAX_PAGES=%d: use "
+                          "smaller buffers or split the batch" % (size, len(pages), abi.MAILBOX_MAX_PAGES))
+    block.hdr.mailbox_pages = len(pages)
+    block.hdr.mailbox_size = size
+    for i, phys in enumerate(pages):
+        if phys % PAGE:
+            raise LayoutError("mailbox page %d at %#x is not page-aligned" % (i, phys))
+        block.hdr.mailbox[i] = phys
+
+
+def mailbox_pages_needed(layout):
+    """How many mailbox pages the results of ``layout`` take."""
+    _, size, _ = fill_block(layout)
+    return -(-size // PAGE)
+
+
+# ---------------------------------------------------------------------------------------- segments
+
+def page_tables():
+    """PML5, PML4, PDPT, PD0..PD3 at PAGETABLE_BASE: identity 0-4 GiB with 2 MiB pages."""
+    base = abi.PAGETABLE_BASE
+    table = lambda entries: b"".join(struct.pack("<Q", e) for e in entries).ljust(PAGE, b"\0")
+    present = 0x63                                  # P | RW | A | D
+    pml5 = table([(base + 1 * PAGE) | present])
+    pml4 = table([(base + 2 * PAGE) | present])
+    pdpt = table([(base + (3 + i) * PAGE) | present for i in range(4)])
+    pds = [table([((i << 30) | (j << 21)) | present | 0x80 for j in range(512)]) for i in range(4)]
+    return pml5 + pml4 + pdpt + b"".join(pds)
+
+
+def forbidden_ranges(ebda=None):
+    """Physical ranges no segment may cover: page 0, the EBDA up to the ROMs, the ROMs."""
+    ebda = DEFAULT_EBDA if not ebda else ebda
+    return [(0, PAGE, "page 0 (IVT, BDA)"), (ebda & ~(PAGE - 1), LOW_LIMIT, "the EBDA"),
+            (LOW_LIMIT, 0x100000, "VGA memory and the ROMs")]
+
+
+def batch_segments(layout):
+    """The batch's regions and stack, as page runs: [(mem, bytes)]."""
+    lo, hi = abi.BATCH_BASE, abi.BATCH_LIMIT
+    pages = {}
+    regions = list(layout.regions)
+    stack = getattr(layout, "stack", None)
+    if stack:
+        regions.append((stack[0], bytes(stack[1] - stack[0])))
+    for at, data in regions:
+        if at < lo or at + len(data) > hi:
+            raise LayoutError("region at %#07x..%#07x is outside the batch window [%#07x, %#07x): "
+                              "keep page 0, the EBDA and the ROMs out of the image" % (at, at + len(data), lo, hi))
+        _write_pages(pages, at, data)
+    return _runs(pages)
+
+
+def _write_pages(pages, at, data):
+    pos = 0
+    while pos < len(data):
+        page = (at + pos) & ~(PAGE - 1)
+        start = (at + pos) - page
+        n = min(PAGE - start, len(data) - pos)
+        buf = pages.setdefault(page, bytearray(PAGE))
+        buf[start:start + n] = data[pos:pos + n]
+        pos += n
+
+
+def _runs(pages):
+    runs = []
+    for page in sorted(pages):
+        if runs and runs[-1][0] + len(runs[-1][1]) == page:
+            runs[-1][1].extend(pages[page])
+        else:
+            runs.append([page, bytearray(pages[page])])
+    return [(mem, bytes(data)) for mem, data in runs]
+
+
+def _merge(runs, limit):
+    """Merge the closest runs (zero-filling the gap, which lies in the batch window) until <= limit."""
+    runs = [list(r) for r in runs]
+    while len(runs) > limit:
+        gaps = [(runs[i + 1][0] - runs[i][0] - len(runs[i][1]), i) for i in range(len(runs) - 1)]
+        _, i = min(gaps)
+        gap = runs[i + 1][0] - runs[i][0] - len(runs[i][1])
+        runs[i][1] = runs[i][1] + bytes(gap) + runs[i + 1][1]
+        del runs[i + 1]
+    return [tuple(r) for r in runs]
+
+
+def check_segments(segments, ebda=None):
+    """Raise LayoutError if a segment is unaligned, overlaps another or covers a forbidden range."""
+    if len(segments) > abi.SEGMENT_MAX:
+        raise LayoutError("%d segments: kexec takes at most %d" % (len(segments), abi.SEGMENT_MAX))
+    spans = sorted((s.mem, s.mem + s.memsz, s.what) for s in segments)
+    for (a0, a1, aw), (b0, b1, bw) in zip(spans, spans[1:]):
+        if b0 < a1:
+            raise LayoutError("segments overlap: %s %#07x..%#07x and %s %#07x..%#07x" % (aw, a0, a1, bw, b0, b1))
+    for s in segments:
+        if s.mem % PAGE or s.memsz % PAGE or len(s.data) > s.memsz:
+            raise LayoutError("segment %s at %#x+%#x is not page-aligned" % (s.what, s.mem, s.memsz))
+        for lo, hi, what in forbidden_ranges(ebda):
+            if s.mem < hi and lo < s.mem + s.memsz:
+                raise LayoutError("segment %s at %#07x..%#07x covers %s (%#07x..%#07x): the BIOS would see "
+                                  "the image's page instead; keep the batch inside [%#07x, %#07x)"
+                                  % (s.what, s.mem, s.mem + s.memsz, what, lo, hi,
+                                     abi.BATCH_BASE, abi.BATCH_LIMIT))
+
+
+def _segment(mem, data, what):
+    return Segment(mem, bytes(data), -(-len(data) // PAGE) * PAGE, what)
+
+
+def build_image(layout, mailbox=(), nonce=0, ebda=None):
+    """Trampoline + block + page tables + batch pages -> Image (entry, checked segments)."""
+    tramp = load_trampoline()
+    block, size, offsets = fill_block(layout, mailbox, nonce)
+    data = bytearray(tramp.data)
+    at = tramp.block - tramp.base
+    raw = abi.block_bytes(block)
+    data[at:at + len(raw)] = raw
+    segments = [_segment(tramp.base, data, "trampoline")]
+    runs = _merge(batch_segments(layout), abi.SEGMENT_MAX - 2)
+    segments += [_segment(mem, run, "batch") for mem, run in runs]
+    segments.append(_segment(abi.PAGETABLE_BASE, page_tables(), "page tables"))
+    check_segments(segments, ebda)
+    return Image(tramp.entry, segments, block, size, offsets)
+
+
+# ---------------------------------------------------------------------------------------- ELF
+
+ELF_HEADER = struct.Struct("<4sBBBBB7sHHIQQQIHHHHHH")
+PHDR = struct.Struct("<IIQQQQQQ")
+PT_LOAD, PF_RWX, EM_X86_64, ET_EXEC = 1, 7, 62, 2
+
+
+def elf_bytes(image):
+    """An ET_EXEC ELF64 with one PT_LOAD per segment (p_paddr = p_vaddr = destination)."""
+    nseg = len(image.segments)
+    offset = -(-(ELF_HEADER.size + nseg * PHDR.size) // PAGE) * PAGE
+    phdrs, body = [], bytearray()
+    for seg in image.segments:
+        phdrs.append(PHDR.pack(PT_LOAD, PF_RWX, offset + len(body), seg.mem, seg.mem,
+                               len(seg.data), seg.memsz, PAGE))
+        body += seg.data + bytes(-len(seg.data) % PAGE)
+    head = ELF_HEADER.pack(b"\x7fELF", 2, 1, 1, 0, 0, bytes(7), ET_EXEC, EM_X86_64, 1, image.entry,
+                           ELF_HEADER.size, 0, 0, ELF_HEADER.size, PHDR.size, nseg, 0, 0, 0)
+    out = bytearray(head + b"".join(phdrs))
+    return bytes(out.ljust(offset, b"\0") + body)
+
+
+def write_elf(layout, path, mailbox=(), nonce=0, ebda=None):
+    """Write the kexec image of ``layout`` to ``path`` (for ``kexec --load-preserve-context``).
+
+    Without mailbox pages the trampoline runs the calls and keeps the results in its own (hidden)
+    copy; the status says PC_BATCH_MAILBOX_FULL.  Returns the Image.
+
+    >>> from physcall.call import interrupt
+    >>> from physcall.layout import lay_out
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "int12.elf")
+    >>> len(write_elf(lay_out(interrupt(0x12)), p).segments)
+    4
+    """
+    image = build_image(layout, mailbox, nonce, ebda)
+    pathlib.Path(path).write_bytes(elf_bytes(image))
+    return image
+
+
+def describe(image):
+    """Rows for people: (destination, size in memory, bytes in file, what)."""
+    return [(s.mem, s.memsz, len(s.data), s.what) for s in image.segments]
