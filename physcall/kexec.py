@@ -1,0 +1,295 @@
+"""The kexec backend: run a Layout natively on this machine through a kexec jump.
+
+Order of events (DESIGN.md, "The kexec-jump contract"): confirmation -> lock (flock) -> pre-flight ->
+mailbox (mmap + mlock, PFNs from /proc/self/pagemap) -> image (physcall.image) -> kexec_load with
+KEXEC_PRESERVE_CONTEXT -> reboot(LINUX_REBOOT_CMD_KEXEC) -> read the mailbox -> unload.  Whatever
+happens after the load, the image is unloaded and the lock released.
+
+**This resets a machine whose kernel or firmware disagrees with the trampoline.**  Run it in
+physcall's QEMU guest (backend "vm"); on a real machine only after `physcall check` and with
+``confirm=True``.
+
+>>> try:
+...     run_kexec(None)
+... except ConfirmationRequired as exc:
+...     print(type(exc).__name__)
+ConfirmationRequired
+"""
+
+import ctypes
+import errno
+import fcntl
+import logging
+import mmap
+import os
+import secrets
+import struct
+import time
+from dataclasses import dataclass, field
+
+from . import abi, image, preflight
+from .errors import BackendError, ConfirmationRequired
+from .regs import Regs
+
+log = logging.getLogger("physcall")
+
+SYS_KEXEC_LOAD = 246               # x86-64
+SYS_REBOOT = 169
+KEXEC_PRESERVE_CONTEXT = 0x2
+KEXEC_ARCH_DEFAULT = 0
+LINUX_REBOOT_MAGIC1 = 0xFEE1DEAD
+LINUX_REBOOT_MAGIC2 = 672274793
+LINUX_REBOOT_CMD_KEXEC = 0x45584543
+LOCK_PATH = "/run/physcall.lock"
+STATUS = {abi.CALL_PENDING: "pending", abi.CALL_RETURNED: "returned", abi.CALL_SKIPPED: "skipped"}
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+
+class KexecSegment(ctypes.Structure):
+    """struct kexec_segment (include/uapi/linux/kexec.h)."""
+    _fields_ = [("buf", ctypes.c_void_p), ("bufsz", ctypes.c_size_t),
+                ("mem", ctypes.c_void_p), ("memsz", ctypes.c_size_t)]
+
+
+@dataclass
+class Outcome:
+    """One call's result from the real jump."""
+    regs_out: Regs
+    buffers: dict
+    status: str
+    returned: bool
+    tsc: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)    # esp, ss after the call; the batch's header facts
+
+    @property
+    def regs(self):
+        return self.regs_out
+
+    @property
+    def timing(self):
+        return dict(self.tsc)
+
+
+# ---------------------------------------------------------------------------------------- syscalls
+
+def _syscall(nr, *args):
+    res = _libc.syscall(ctypes.c_long(nr), *args)
+    if res < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return res
+
+
+def kexec_load(entry, segments, flags=KEXEC_PRESERVE_CONTEXT | KEXEC_ARCH_DEFAULT):
+    """kexec_load(2) of ``segments`` ([image.Segment]); the buffers live until the call returns."""
+    bufs = [ctypes.create_string_buffer(s.data, len(s.data)) for s in segments]
+    arr = (KexecSegment * len(segments))(*[
+        KexecSegment(ctypes.addressof(b), len(s.data), s.mem, s.memsz) for b, s in zip(bufs, segments)])
+    try:
+        _syscall(SYS_KEXEC_LOAD, ctypes.c_ulong(entry), ctypes.c_ulong(len(segments)), arr,
+                 ctypes.c_ulong(flags))
+    except OSError as exc:
+        raise BackendError("kexec_load failed: %s\n  %s" % (exc, _load_hint(exc.errno))) from None
+
+
+def _load_hint(err):
+    return {
+        errno.EINVAL: "EINVAL: the kernel lacks CONFIG_KEXEC_JUMP (KEXEC_PRESERVE_CONTEXT is refused), or "
+                      "a segment is too large; run `physcall check`",
+        errno.EPERM: "EPERM: not root, kernel.kexec_load_disabled=1, or lockdown; run `physcall check`",
+        errno.EADDRNOTAVAIL: "EADDRNOTAVAIL: a segment is not page-aligned (physcall bug: report it)",
+        errno.EBUSY: "EBUSY: another kexec operation is under way",
+        errno.ENOSYS: "ENOSYS: this kernel has no kexec_load (CONFIG_KEXEC off)",
+    }.get(err, "run `physcall check`")
+
+
+def kexec_unload():
+    """Unload the (non-crash) kexec image: kexec_load with no segments."""
+    _syscall(SYS_KEXEC_LOAD, ctypes.c_ulong(0), ctypes.c_ulong(0), None, ctypes.c_ulong(0))
+
+
+def kexec_loaded():
+    try:
+        with open("/sys/kernel/kexec_loaded") as f:
+            return f.read().strip() == "1"
+    except OSError:
+        return False
+
+
+def reboot_kexec():
+    """reboot(LINUX_REBOOT_CMD_KEXEC): the jump; returns when the image has returned."""
+    try:
+        _syscall(SYS_REBOOT, ctypes.c_ulong(LINUX_REBOOT_MAGIC1), ctypes.c_ulong(LINUX_REBOOT_MAGIC2),
+                 ctypes.c_ulong(LINUX_REBOOT_CMD_KEXEC), None)
+    except OSError as exc:
+        raise BackendError("reboot(LINUX_REBOOT_CMD_KEXEC) failed: %s (a device refused to freeze, or no "
+                           "image is loaded)" % exc) from None
+
+
+# ---------------------------------------------------------------------------------------- TSC
+
+_RDTSC_CODE = bytes.fromhex("0f31" "48c1e220" "4809d0" "c3")    # rdtsc; shl $32,%rdx; or %rdx,%rax; ret
+
+
+def _make_rdtsc():
+    try:
+        page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    except (OSError, ValueError):
+        return None
+    page.write(_RDTSC_CODE)
+    addr = ctypes.addressof(ctypes.c_char.from_buffer(page))
+    fn = ctypes.CFUNCTYPE(ctypes.c_uint64)(addr)
+    fn._page = page                      # keep the mapping alive with the function
+    return fn
+
+
+_rdtsc = _make_rdtsc()
+
+
+def rdtsc():
+    """The host's TSC (an executable page with rdtsc), or None where W+X pages are refused."""
+    return _rdtsc() if _rdtsc is not None else None
+
+
+# ---------------------------------------------------------------------------------------- mailbox
+
+class Mailbox:
+    """Locked anonymous pages whose physical addresses the trampoline writes the results to."""
+
+    def __init__(self, pages):
+        self.pages = max(1, pages)
+        self.map = mmap.mmap(-1, self.pages * mmap.PAGESIZE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        self.addr = ctypes.addressof(ctypes.c_char.from_buffer(self.map))
+        if _libc.mlock(ctypes.c_void_p(self.addr), ctypes.c_size_t(len(self.map))) != 0:
+            err = ctypes.get_errno()
+            self.map.close()
+            raise BackendError("mlock of the mailbox failed: %s (raise RLIMIT_MEMLOCK or run as root)"
+                               % os.strerror(err))
+        for i in range(self.pages):                   # fault every page in before asking for its PFN
+            self.map[i * mmap.PAGESIZE] = 0
+        self.phys = self.lookup()
+
+    def lookup(self):
+        """Physical address of each page, from /proc/self/pagemap (bits 0-54 PFN, bit 63 present)."""
+        with open("/proc/self/pagemap", "rb", buffering=0) as f:
+            f.seek(self.addr // mmap.PAGESIZE * 8)
+            raw = f.read(self.pages * 8)
+        out = []
+        for (entry,) in struct.iter_unpack("<Q", raw):
+            pfn = entry & ((1 << 55) - 1)
+            if not entry >> 63 or pfn == 0:
+                raise BackendError("/proc/self/pagemap gave no PFN for a mailbox page (needs CAP_SYS_ADMIN)")
+            out.append(pfn * mmap.PAGESIZE)
+        return out
+
+    def read(self, offset, size):
+        return bytes(self.map[offset:offset + size])
+
+    def close(self):
+        if not self.map.closed:
+            _libc.munlock(ctypes.c_void_p(self.addr), ctypes.c_size_t(len(self.map)))
+            self.addr = 0
+            self.map.close()
+
+
+# ---------------------------------------------------------------------------------------- lock
+
+class JumpLock:
+    """flock(LOCK_PATH): one jump at a time on this machine."""
+
+    def __init__(self, path=LOCK_PATH, timeout=None):
+        self.path, self.timeout, self.fd = path, timeout, None
+
+    def __enter__(self):
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except BlockingIOError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    os.close(self.fd)
+                    raise BackendError("another physcall jump holds %s" % self.path) from None
+                time.sleep(0.01)
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+
+
+# ---------------------------------------------------------------------------------------- the jump
+
+def run_kexec(layout, *, confirm=False, force=False, timeout=60.0, checks=True):
+    """Run ``layout`` (physcall.layout.Layout) for real with one kexec jump; one Outcome per call.
+
+    Raises ConfirmationRequired without ``confirm=True``, PreflightError when a pre-flight check
+    fails (nothing is loaded then), BackendError when the jump or the mailbox went wrong.
+    ``force`` replaces an image someone else loaded.  ``timeout`` bounds the wait for the lock.
+    """
+    if confirm is not True:
+        raise ConfirmationRequired("a real jump on this machine needs confirm=True (CLI: --yes); it can reset "
+                                   "the machine if kernel or firmware disagree: run `physcall check` first, "
+                                   "or use backend='vm' (physcall's QEMU guest)")
+    with JumpLock(timeout=timeout):
+        if checks:
+            preflight.require(force=force)
+        outcomes, _ = _jump(layout)
+    return outcomes
+
+
+def _jump(layout):
+    ebda = preflight.ebda_base()
+    box = Mailbox(image.mailbox_pages_needed(layout))
+    try:
+        nonce = secrets.randbits(64)
+        img = image.build_image(layout, box.phys, nonce, ebda)
+        loaded = False
+        try:
+            kexec_load(img.entry, img.segments)
+            loaded = True
+            t0 = rdtsc()
+            reboot_kexec()
+            t1 = rdtsc()
+        finally:
+            if loaded or kexec_loaded():
+                kexec_unload()
+        if box.lookup() != box.phys:
+            raise BackendError("a mailbox page moved during the jump: results are unreliable; try again")
+        return _decode(layout, img, box, nonce, (t0, t1))
+    finally:
+        box.close()
+
+
+def _decode(layout, img, box, nonce, host_tsc):
+    raw = box.read(0, img.result_size)
+    hdr = abi.ffi.from_buffer("struct pc_header *", bytearray(raw[:abi.SIZEOF_HEADER]))
+    if hdr.magic != abi.MAGIC or hdr.nonce != nonce:
+        raise BackendError("the mailbox holds no result of this jump (magic %#x, nonce %s): the trampoline "
+                           "did not reach its end" % (hdr.magic, "ok" if hdr.nonce == nonce else "wrong"))
+    if hdr.status != abi.BATCH_DONE:
+        raise BackendError("the trampoline ended with batch status %d (PC_BATCH_*)" % hdr.status)
+    batch = {"jumps": hdr.jumps, "done": hdr.done, "entry_cr0": hdr.entry_cr0, "entry_cr3": hdr.entry_cr3,
+             "entry_cr4": hdr.entry_cr4, "entry_efer": hdr.entry_efer, "entry_rflags": hdr.entry_rflags,
+             "return_address": hdr.return_address}
+    tsc_batch = {"image_entry": hdr.tsc_entry, "image_exit": hdr.tsc_exit,
+                 "image": hdr.tsc_exit - hdr.tsc_entry}
+    if None not in host_tsc:
+        tsc_batch.update(host_before=host_tsc[0], host_after=host_tsc[1], round_trip=host_tsc[1] - host_tsc[0])
+    calls = abi.ffi.from_buffer("struct pc_call[]", bytearray(raw[abi.SIZEOF_HEADER:abi.SIZEOF_HEADER
+                                                                + len(layout.calls) * abi.SIZEOF_CALL]))
+    return [_outcome(calls[i], img.buffer_offsets[i], raw, tsc_batch, batch)
+            for i in range(len(layout.calls))], hdr
+
+
+def _outcome(rec, offsets, raw, tsc_batch, batch):
+    out = rec.out
+    returned = rec.status == abi.CALL_RETURNED
+    regs = Regs(eax=out.eax, ebx=out.ebx, ecx=out.ecx, edx=out.edx, esi=out.esi, edi=out.edi,
+                ebp=out.ebp, ds=out.ds, es=out.es, fs=out.fs, gs=out.gs, eflags=out.eflags)
+    buffers = {name: raw[off:off + size] for name, (off, size) in offsets.items()} if returned else {}
+    tsc = dict(tsc_batch, entry=rec.tsc_entry, exit=rec.tsc_exit, call=rec.tsc_exit - rec.tsc_entry)
+    return Outcome(regs, buffers, STATUS.get(rec.status, str(rec.status)), returned, tsc,
+                   dict(batch, esp=out.esp, ss=out.ss))
