@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -84,7 +85,6 @@ def cmd_shell(args):
     from physcall.vm import guest
     image, initrd = guest.find_artifacts()
     with tempfile.TemporaryDirectory(prefix="physcall-vm-") as tmp:
-        import socket
         listener = socket.socket(socket.AF_UNIX)  # QEMU connects ttyS1 here; nobody talks on it
         listener.bind(os.path.join(tmp, "chan.sock"))
         listener.listen(1)

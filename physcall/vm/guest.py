@@ -213,7 +213,8 @@ class Guest:
 
         ``env`` is added to the agent's base environment (the host Python's bin dir first on PATH,
         ``PYTHONPATH`` = workdir). On timeout the command's process group is killed in the guest, or
-        QEMU itself if the agent does not answer, and ``GuestTimeout`` is raised.
+        QEMU itself if the agent does not answer, and ``GuestTimeout`` is raised; ``timeout=None``
+        waits as long as the command runs.
         Example: ``rc, out, err = guest.run(["sh", "-c", "exit 7"])`` gives ``rc == 7``.
         """
         if self.proc is None or self.proc.poll() is not None:
@@ -224,7 +225,8 @@ class Guest:
         full_env.update(env or {})
         self._send({"id": self._next_id, "op": "run", "argv": [str(a) for a in argv], "timeout": timeout,
                     "stdin_b64": base64.b64encode(data).decode(), "cwd": cwd or self.workdir, "env": full_env})
-        reply = self._recv(self._next_id, time.monotonic() + timeout + self.grace, "running %r" % (argv,))
+        limit = float("inf") if timeout is None else timeout + self.grace  # None: wait as long as it runs
+        reply = self._recv(self._next_id, time.monotonic() + limit, "running %r" % (argv,))
         if "error" in reply:
             raise GuestError("physcall vm: the guest agent refused %r: %s" % (argv, reply["error"]))
         if reply.get("timed_out"):

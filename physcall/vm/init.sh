@@ -25,6 +25,7 @@ mount -t 9p -o ro,trans=virtio,version=9p2000.L,cache=loose,msize="$MSIZE" hostr
 mount -t proc proc /host/proc
 mount -t sysfs sysfs /host/sys
 mount -t devtmpfs devtmpfs /host/dev
+mkdir -p /host/dev/shm
 mount -t securityfs securityfs /host/sys/kernel/security 2>/dev/null
 for d in /host/tmp /host/var/tmp /host/dev/shm; do mount -t tmpfs -o mode=1777 tmpfs "$d"; done
 mount -t tmpfs -o mode=0755 tmpfs /host/run

@@ -43,7 +43,8 @@ def test_import_physcall_from_this_checkout(guest):
     assert rc == 0, err
     assert out.decode().strip() == os.path.join(guest_mod.CHECKOUT, "physcall", "__init__.py")
     # plain `python3` on the guest PATH is the host's interpreter, not Debian's /usr/bin/python3
-    assert guest.run(["python3", "-c", "import sys; print(sys.executable)"]).text.strip() == guest.python
+    probe = "import os, sys; print(os.path.realpath(sys.executable))"
+    assert guest.run(["python3", "-c", probe]).text.strip() == guest.python
 
 
 @guest_test
