@@ -1,0 +1,132 @@
+"""Machine models for the emulator: the first MiB of a PC and what a BIOS service may write in it.
+
+A ``Firmware`` comes from the stub BIOS (physcall.emulator.stubbios.build) or from a snapshot of real
+low memory: ``/dev/mem`` (which CONFIG_STRICT_DEVMEM still allows below 1 MiB), an ELF core file such
+as QEMU's ``dump-guest-memory`` or ``/proc/vmcore`` (PT_LOAD segments by physical address), or a raw
+image.  Snapshots consider writable what a BIOS legitimately updates while it runs: the BDA
+(0x400-0x500), the EBDA (its segment is the BDA word at 0x40E, its size in KiB the EBDA's first byte:
+Ralf Brown's MEMORY.LST, "Extended BIOS Data Area") and VGA RAM (0xA0000-0xC0000).
+
+>>> fw = Firmware("blank", bytes(LOW_SIZE), writable=[(0x400, 0x500, "BDA")])
+>>> fw.is_writable(0x413, 2), fw.is_writable(0x0, 4)
+(True, False)
+"""
+
+from dataclasses import dataclass, field
+
+from ..errors import PhyscallError
+
+LOW_SIZE = 0x100000          # the first MiB: IVT, BDA, EBDA, option ROMs, system ROM
+STUB_TRAP_PORT = 0x0EE0      # the stub BIOS writes the vector of an unknown leaf here (contract)
+BDA = (0x400, 0x500, "BDA (BIOS data area)")
+VGA_RAM = (0xA0000, 0xC0000, "VGA RAM")
+
+
+@dataclass
+class Firmware:
+    """A model of the machine's low memory.
+
+    ``low`` is exactly 1 MiB; ``writable`` lists ``(start, end, why)`` ranges a BIOS service may
+    update; ``high`` holds ``(phys, bytes)`` regions above 1 MiB (ACPI/SMBIOS tables); ``devices``
+    maps an I/O port to a device model (see physcall.emulator.devices).
+    """
+    name: str
+    low: bytes
+    writable: list
+    high: list = field(default_factory=list)
+    devices: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if len(self.low) != LOW_SIZE:
+            raise PhyscallError("firmware %r: low memory is %d bytes, it must be exactly 1 MiB (%d): "
+                                "pad or cut the image" % (self.name, len(self.low), LOW_SIZE))
+        self.low = bytes(self.low)
+
+    def is_writable(self, start, size):
+        """True when [start, start+size) lies inside one writable range."""
+        return any(lo <= start and start + size <= hi for lo, hi, _ in self.writable)
+
+    def vector(self, n):
+        """IVT entry ``n`` as (segment, offset): ``fw.vector(0x12)``."""
+        off = int.from_bytes(self.low[4 * n:4 * n + 2], "little")
+        return int.from_bytes(self.low[4 * n + 2:4 * n + 4], "little"), off
+
+
+def snapshot_writable(low):
+    """The ranges a BIOS updates in a snapshot: BDA, the EBDA named by BDA word 0x40E, VGA RAM."""
+    ranges = [BDA]
+    ebda = int.from_bytes(low[0x40E:0x410], "little") << 4
+    if 0x80000 <= ebda < 0xA0000:        # a sane EBDA sits just below 640 KiB
+        kib = low[ebda] or 1             # EBDA byte 0: its size in KiB (RBIL MEMORY.LST)
+        ranges.append((ebda, min(ebda + kib * 1024, 0xA0000), "EBDA at %#07x" % ebda))
+    ranges.append(VGA_RAM)
+    return ranges
+
+
+def from_raw(path, name=None):
+    """A Firmware from a raw image of the first MiB (longer files are cut, shorter ones refused).
+
+    >>> import tempfile; f = tempfile.NamedTemporaryFile(); _ = f.write(bytes(LOW_SIZE)); f.flush()
+    >>> from_raw(f.name).name.startswith("raw ")
+    True
+    """
+    with open(path, "rb") as f:
+        low = f.read(LOW_SIZE)
+    if len(low) < LOW_SIZE:
+        raise PhyscallError("raw image %s holds %d bytes: a snapshot of low memory needs 1 MiB"
+                            % (path, len(low)))
+    return Firmware(name or "raw %s" % path, low, snapshot_writable(low))
+
+
+def from_devmem(path="/dev/mem"):
+    """A Firmware from this machine's first MiB, read through ``/dev/mem`` (needs root).
+
+    >>> fw = from_devmem()            # doctest: +SKIP
+    """
+    try:
+        with open(path, "rb", buffering=0) as f:
+            low = _read_exactly(f, LOW_SIZE)
+    except PermissionError as e:
+        raise PhyscallError("cannot read %s (%s): run as root; kernel lockdown (integrity) also forbids "
+                            "it" % (path, e)) from e
+    return Firmware("snapshot %s" % path, low, snapshot_writable(low))
+
+
+def _read_exactly(f, size):
+    out = bytearray()
+    while len(out) < size:
+        chunk = f.read(size - len(out))
+        if not chunk:
+            raise PhyscallError("short read of low memory: %d of %d bytes" % (len(out), size))
+        out += chunk
+    return bytes(out)
+
+
+def from_elf_core(path):
+    """A Firmware from an ELF core (QEMU ``dump-guest-memory``, ``/proc/vmcore``): PT_LOAD by p_paddr.
+
+    Bytes of the first MiB that no segment covers read as zeros; segments above 1 MiB become
+    ``high`` regions (capped at 16 MiB in total, enough for ACPI/SMBIOS tables near the top of RAM is
+    *not* guaranteed: pass a smaller dump if you need them).
+
+    >>> fw = from_elf_core("guest.core")     # doctest: +SKIP
+    """
+    from elftools.elf.elffile import ELFFile
+    low, high = bytearray(LOW_SIZE), []
+    with open(path, "rb") as f:
+        for seg in ELFFile(f).iter_segments():
+            if seg["p_type"] != "PT_LOAD" or not seg["p_filesz"]:
+                continue
+            _place(seg, low, high)
+    return Firmware("ELF core %s" % path, bytes(low), snapshot_writable(low), high=high)
+
+
+def _place(seg, low, high, high_cap=16 << 20):
+    """Copy the part of a PT_LOAD segment below 1 MiB into ``low``; keep a little of what's above."""
+    phys, size = seg["p_paddr"], seg["p_filesz"]
+    if phys < LOW_SIZE:
+        n = min(size, LOW_SIZE - phys)
+        seg.stream.seek(seg["p_offset"])
+        low[phys:phys + n] = seg.stream.read(n)
+    elif sum(len(d) for _, d in high) + size <= high_cap:
+        high.append((phys, seg.data()))

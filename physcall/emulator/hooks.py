@@ -1,0 +1,221 @@
+"""The machine's hooks (interrupts, ports, forbidden writes, ret sites) and the verdict at the end.
+
+Each hook works on the state of the current call (``Machine._call``).  A hook that refuses records
+the reason and stops the emulation; an exception raised in a hook is never caught here: the Unicorn
+binding stores it and ``emu_start`` re-raises it (STYLE.md rule 5).
+"""
+
+import struct
+
+from unicorn import UC_ERR_INSN_INVALID
+from unicorn import x86_const as X
+
+from ..regs import IF, TF
+from .firmware import STUB_TRAP_PORT
+from .policy import contains
+
+SENTINEL_CS, SENTINEL_IP = 0xFFFF, 0x0010       # FFFF:0010 = linear 0x100000, where no call goes
+SENTINEL = (SENTINEL_CS << 4) + SENTINEL_IP
+HLT = 0xF4
+EXCEPTIONS = {0: "#DE divide error", 1: "#DB debug", 5: "#BR bound range", 6: "#UD invalid opcode",
+              7: "#NM no math coprocessor", 8: "#DF double fault", 12: "#SS stack fault",
+              13: "#GP general protection"}
+AREAS = ((0x0, 0x400, "the IVT"), (0x400, 0x500, "the BDA"), (0x500, 0xA0000, "low memory"),
+         (0xA0000, 0xC0000, "VGA RAM"), (0xC0000, 0xF0000, "option ROM space"),
+         (0xF0000, 0x100000, "the system ROM"), (0x100000, 0x110000, "the HMA"))
+
+
+def area(address):
+    """A name for a physical address: ``area(0x10) == 'the IVT'``."""
+    return next((name for lo, hi, name in AREAS if lo <= address < hi), "memory above 1 MiB")
+
+
+def changed(old, new, base, chunk=256):
+    """[start, end) ranges where ``new`` differs from ``old``, ``base`` their address.
+
+    >>> changed(b"abcdef", b"abXdeY", 0x100, chunk=2)
+    [(258, 259), (261, 262)]
+    """
+    out = []
+    for at in range(0, len(old), chunk):
+        a, b = old[at:at + chunk], new[at:at + chunk]
+        if a == b:
+            continue
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                start = base + at + i
+                if out and out[-1][1] == start:
+                    out[-1] = (out[-1][0], start + 1)
+                else:
+                    out.append((start, start + 1))
+    return out
+
+
+class Hooks:
+    """Mixed into Machine: everything that runs while Unicorn runs, and the conclusion."""
+
+    def _stop(self, call, reason):
+        call.report.refuse(reason)
+        if call.stopped is None:
+            call.stopped = reason
+        self.uc.emu_stop()
+
+    def _on_interrupt(self, uc, vector, data):
+        """Real-mode ``int n``: push FLAGS, CS, IP; clear IF and TF; CS:IP = IVT[n] from memory."""
+        call, (where, lin) = self._call, self._where()
+        if uc.reg_read(X.UC_X86_REG_CR0) & 1:
+            return self._stop(call, "int %02xh at %s in flat32: paging off and no IDT, there is no "
+                                    "interrupt to take (call BIOS services from real16)" % (vector, where))
+        length = self._software(vector, lin)
+        if length is None:
+            return self._stop(call, "CPU exception %s at %s" % (EXCEPTIONS.get(vector, vector), where))
+        if vector == 3 and contains(call.gaps, lin - 1, 1):
+            return self._stop(call, "execution reached unused memory at %#07x (a ret or jmp to a "
+                                    "wrong address: stack unbalanced?)" % (lin - 1))
+        cs, ip = uc.reg_read(X.UC_X86_REG_CS) & 0xFFFF, uc.reg_read(X.UC_X86_REG_EIP) & 0xFFFF
+        ax = uc.reg_read(X.UC_X86_REG_EAX) & 0xFFFF
+        call.report.interrupt(vector, ax, cs, (ip - length) & 0xFFFF)
+        call.last_ax[vector] = ax
+        self._push_frame(call, cs, ip)
+        off, seg = struct.unpack("<HH", uc.mem_read(4 * vector, 4))
+        uc.reg_write(X.UC_X86_REG_CS, seg)
+        uc.reg_write(X.UC_X86_REG_EIP, off)
+
+    def _software(self, vector, lin):
+        """Length of the instruction that raised ``vector`` (int n, int3, into), None for a CPU
+        exception: for those Unicorn leaves IP at the faulting instruction, for int n after it."""
+        before = bytes(self.uc.mem_read(lin - 2, 2)) if lin >= 2 else b""
+        if before == bytes([0xCD, vector]):
+            return 2
+        if before[-1:] == {3: b"\xCC", 4: b"\xCE", 1: b"\xF1"}.get(vector):
+            return 1
+        return None
+
+    def _push_frame(self, call, cs, ip):
+        uc = self.uc
+        ss, esp = uc.reg_read(X.UC_X86_REG_SS) & 0xFFFF, uc.reg_read(X.UC_X86_REG_ESP)
+        sp = (esp - 6) & 0xFFFF
+        at = (ss << 4) + sp
+        if not contains(call.allowed, at, 6):
+            self._dirty.append((at, at + 6))
+            return self._stop(call, "interrupt frame written to %#07x (%s) at %04x:%04x: outside the "
+                                    "call's stack and writable areas" % (at, area(at), cs, ip))
+        flags = uc.reg_read(X.UC_X86_REG_EFLAGS)
+        uc.mem_write(at, struct.pack("<HHH", ip, cs, flags & 0xFFFF))
+        uc.reg_write(X.UC_X86_REG_ESP, (esp & 0xFFFF0000) | sp)
+        uc.reg_write(X.UC_X86_REG_EFLAGS, flags & ~(IF | TF))
+
+    def _port_refused(self, call, direction, port, size):
+        if self.policy.ports == "refuse" and port not in self.policy.allowed_ports:
+            self._stop(call, "port %s %#x (%d bytes) at %s refused by the policy (ports='refuse'; "
+                             "add it to Policy(allowed_ports=...))"
+                       % (direction, port, size, self._where()[0]))
+            return True
+        return False
+
+    def _on_in(self, uc, port, size, data):
+        ones = (1 << (8 * size)) - 1
+        call = self._call
+        if self._port_refused(call, "in", port, size):
+            return ones
+        dev = self.devices.get(port)
+        value = (dev.read(port, size) if dev else ones) & ones
+        call.report.port("in", port, size, value)
+        return value
+
+    def _on_out(self, uc, port, size, value, data):
+        call = self._call
+        if port == STUB_TRAP_PORT:         # the stub BIOS names a leaf it has no model for
+            vector = value & 0xFF
+            call.report.unknown_leaf(vector, call.last_ax.get(vector, 0))
+            return
+        if self._port_refused(call, "out", port, size):
+            return
+        dev = self.devices.get(port)
+        if dev is not None:
+            dev.write(port, size, value)
+        call.report.port("out", port, size, value)
+
+    def _on_forbidden_write(self, uc, access, address, size, value, data):
+        self._dirty.append((address, address + size))
+        call = self._call
+        if call is None or call.stopped:
+            return
+        self._stop(call, "write of %d bytes to %#07x (%s) at %s: outside the call's stack, buffers "
+                         "and the firmware's writable areas" % (size, address, area(address),
+                                                                 self._where()[0]))
+
+    def _on_ret(self, uc, address, size, data):
+        """At a ``ret`` of the user's routine: the routine's own return must pop the caller's
+        return address; a nested ret may go deeper but only back into the routine's code."""
+        call = self._call
+        p = call.placed
+        if p.mode == "real16":
+            ss, sp = uc.reg_read(X.UC_X86_REG_SS) & 0xFFFF, uc.reg_read(X.UC_X86_REG_ESP) & 0xFFFF
+            expected = (p.sp - 6) & 0xFFFF            # sentinel far frame (4) + the thunk's call (2)
+            target = (uc.reg_read(X.UC_X86_REG_CS) << 4) + struct.unpack(
+                "<H", uc.mem_read((ss << 4) + sp, 2))[0]
+        else:
+            sp, expected = uc.reg_read(X.UC_X86_REG_ESP) & 0xFFFFFFFF, p.esp - 4
+            target = struct.unpack("<I", uc.mem_read(sp, 4))[0]
+        if sp == expected or (sp < expected and p.code[0] <= target < p.code[1]):
+            return
+        self._stop(call, "stack unbalanced: ret at sp=%#06x to %#07x (the routine was entered with "
+                         "sp=%#06x)" % (sp, target, expected))
+
+    # -- conclusion ---------------------------------------------------------------------------
+    def _conclude(self, call, error, system):
+        report, p = call.report, call.placed
+        where, lin = self._where()
+        if error is not None:
+            what = "invalid opcode" if error.errno == UC_ERR_INSN_INVALID else "CPU fault (%s)" % error
+            report.refuse("%s at %s%s" % (what, where, self._in_what(call, lin)))
+            report.finish(False, "stopped by %s" % what)
+        elif call.stopped:
+            report.finish(False, "stopped: " + call.stopped)
+        elif lin == SENTINEL:
+            self._check_balance(call)
+        elif lin and self.read(lin - 1, 1)[0] == HLT:
+            report.refuse("hlt at %#07x%s: a routine must not halt the CPU"
+                          % (lin - 1, self._in_what(call, lin - 1)))
+            report.finish(False, "halted")
+        else:
+            report.refuse("no return within %d instructions: last %s" % (self.budget, where))
+            report.finish(False, "budget exhausted")
+            report.instructions = self.budget
+        if report.instructions is None:
+            report.instructions_bound = "<= %d" % self.budget
+        for name, (old, new) in _changes(system, self._system_regs()).items():
+            report.refuse("%s changed from %s to %s: privileged or mode-changing instruction" %
+                          (name, _hex(old), _hex(new)))
+
+    def _check_balance(self, call):
+        report, p, uc = call.report, call.placed, self.uc
+        if p.mode == "real16":
+            ss, sp = uc.reg_read(X.UC_X86_REG_SS) & 0xFFFF, uc.reg_read(X.UC_X86_REG_ESP) & 0xFFFF
+            good, entry = (ss, sp) == (p.ss, p.sp & 0xFFFF), (p.ss, p.sp)
+        else:
+            ss, sp = None, uc.reg_read(X.UC_X86_REG_ESP) & 0xFFFFFFFF
+            good, entry = sp == p.esp, (None, p.esp)
+        if good:
+            report.finish(True, "returned to the sentinel with the stack balanced")
+        else:
+            report.refuse("stack unbalanced: ret at sp=%#06x (ss=%s), the call was entered with "
+                          "sp=%#06x" % (sp, "%04x" % ss if ss is not None else "-", entry[1]))
+            report.finish(True, "returned with the stack unbalanced")
+
+    def _in_what(self, call, lin):
+        p = call.placed
+        if p.routine and p.routine[0] <= lin < p.routine[1]:
+            return " in the routine"
+        if contains(call.gaps, lin, 1):
+            return " in unused memory (a ret or jmp to a wrong address)"
+        return " in %s" % area(lin)
+
+
+def _changes(before, after):
+    return {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+
+
+def _hex(value):
+    return "%#x:%#x" % tuple(value) if isinstance(value, tuple) else "%#x" % value

@@ -1,0 +1,351 @@
+"""The Unicorn machine: runs a Layout against a Firmware the way the real-jump trampoline would.
+
+One ``Uc`` in UC_MODE_32 serves both modes: real16 calls run with CR0.PE=0 (segment loads then give
+real-mode bases, sel << 4, and 16-bit code), flat32 calls with PE=1 and flat 4 GiB descriptors.  So
+the calls of a batch share one memory, with no copying between two engines.  The first MiB plus the
+HMA (0x100000-0x10FFF0, what FFFF:xxxx reaches with A20 on) is mapped at start; above that, memory is
+mapped page by page when first touched (UC_HOOK_MEM_UNMAPPED) and reads as zeros: the model has no
+memory map, so holes are not told from RAM.  Between runs only what may have changed is restored
+from a pristine copy, so the translation cache of the firmware's code stays warm.
+
+Unicorn 2 does not dispatch ``int n`` through the IVT in 16-bit mode; the interrupt hook does what
+the CPU does (Intel SDM vol. 3, 20.1.4 "Interrupt and Exception Handling" in real-address mode).
+
+>>> from physcall.emulator.firmware import Firmware, LOW_SIZE
+>>> low = bytearray(LOW_SIZE); low[0x48:0x4C] = bytes.fromhex("0010 00f0")   # IVT[12h] = f000:1000
+>>> low[0xF1000:0xF1004] = bytes.fromhex("b87f02cf")                           # mov ax, 027Fh; iret
+>>> from physcall.layout import lay_out; from physcall.call import interrupt
+>>> Machine(Firmware("tiny", low, [])).run(lay_out(interrupt(0x12)))[0].regs.ax
+639
+"""
+
+import logging
+import struct
+from dataclasses import dataclass
+
+from unicorn import (UC_ARCH_X86, UC_HOOK_CODE, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_UNMAPPED,
+                     UC_HOOK_MEM_WRITE, UC_MODE_32, Uc, UcError)
+from unicorn import x86_const as X
+
+from ..regs import IF, TF, Regs
+from .devices import default_devices
+from .firmware import LOW_SIZE
+from .hooks import SENTINEL, SENTINEL_CS, SENTINEL_IP, Hooks, changed
+from .policy import Policy, allowed_ranges, complement, ret_sites, static_check
+from .report import Report, merge
+
+log = logging.getLogger("physcall.emulator")
+
+HMA_END = LOW_SIZE + 0x10000
+PAGE = 0x1000
+TRAP = 0xCC                     # fills the unused parts of the window: a wild jump lands on int3
+CR0_REAL, CR0_FLAT = 0x10, 0x11  # ET (387 present) | PE for flat32; paging stays off
+GDT = struct.pack("<QQQ", 0, 0x00CF9A000000FFFF, 0x00CF92000000FFFF)   # null, code 0x08, data 0x10
+EFER = 0xC0000080
+SEGS = (("ds", X.UC_X86_REG_DS), ("es", X.UC_X86_REG_ES), ("fs", X.UC_X86_REG_FS),
+        ("gs", X.UC_X86_REG_GS))
+GPRS = (("eax", X.UC_X86_REG_EAX), ("ebx", X.UC_X86_REG_EBX), ("ecx", X.UC_X86_REG_ECX),
+        ("edx", X.UC_X86_REG_EDX), ("esi", X.UC_X86_REG_ESI), ("edi", X.UC_X86_REG_EDI),
+        ("ebp", X.UC_X86_REG_EBP))
+
+@dataclass
+class Outcome:
+    """One call's result in the emulator: registers, buffers read back, the Report, whether it returned."""
+    regs: Regs
+    buffers: dict
+    report: Report
+    returned: bool
+
+
+class _Call:
+    """Per-call state the hooks need."""
+
+    def __init__(self, placed, layout, report, allowed, gaps):
+        self.placed, self.layout, self.report = placed, layout, report
+        self.allowed, self.gaps = allowed, gaps
+        self.last_ax = {}               # vector -> AX of its latest dispatch, for unknown leaves
+        self.stopped = None             # the reason we stopped the emulation ourselves
+
+
+class Machine(Hooks):
+    """A reusable emulated PC with ``firmware`` in its first MiB.
+
+    >>> m = Machine(stubbios.build())          # doctest: +SKIP
+    >>> m.run(lay_out(interrupt(0x12)))[0].regs.ax    # doctest: +SKIP
+    639
+    """
+
+    def __init__(self, firmware, *, budget=10_000_000, policy=None, trace=False):
+        self.firmware, self.budget, self.trace = firmware, budget, trace
+        self.policy = policy or Policy()
+        self.uc = uc = Uc(UC_ARCH_X86, UC_MODE_32)
+        uc.mem_map(0, HMA_END)
+        self._pristine = firmware.low + bytes(HMA_END - LOW_SIZE)
+        uc.mem_write(0, self._pristine)
+        self._dirty, self._pages, self._write_hooks = [], set(), (None, [])
+        self.devices = default_devices()
+        self.devices.update(firmware.devices)
+        self._call = None
+        uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
+        uc.hook_add(UC_HOOK_INSN, self._on_in, None, 1, 0, X.UC_X86_INS_IN)
+        uc.hook_add(UC_HOOK_INSN, self._on_out, None, 1, 0, X.UC_X86_INS_OUT)
+        uc.hook_add(UC_HOOK_MEM_UNMAPPED, self._on_unmapped)
+        self._load_high()
+
+    # -- memory -------------------------------------------------------------------------------
+    def read(self, phys, size):
+        """Bytes of emulated physical memory: ``m.read(0x413, 2)``."""
+        return bytes(self.uc.mem_read(phys, size))
+
+    def write(self, phys, data):
+        """Write emulated physical memory (restored by the next reset when below 1 MiB + HMA)."""
+        self._map_range(phys, len(data))
+        self.uc.mem_write(phys, bytes(data))
+        self.uc.ctl_remove_cache(phys, phys + len(data))
+        self._dirty.append((phys, phys + len(data)))
+
+    def _map_range(self, phys, size):
+        for page in range(phys & ~(PAGE - 1), phys + size, PAGE):
+            if page >= HMA_END and page not in self._pages:
+                self.uc.mem_map(page, PAGE)
+                self._pages.add(page)
+
+    def _load_high(self):
+        for phys, data in self.firmware.high:
+            self._map_range(phys, len(data))
+            self.uc.mem_write(phys, bytes(data))
+
+    def reset(self):
+        """Back to the firmware's pristine state: restore what may have changed, drop pages above."""
+        for lo, hi in merge((max(lo, 0), min(hi, HMA_END)) for lo, hi in self._dirty if lo < HMA_END):
+            self.uc.mem_write(lo, self._pristine[lo:hi])
+            self.uc.ctl_remove_cache(lo, hi)
+        for lo, hi in merge((p, p + PAGE) for p in self._pages):
+            self.uc.mem_unmap(lo, hi - lo)
+        self._dirty, self._pages = [], set()
+        self._load_high()
+        for dev in set(self.devices.values()):
+            dev.reset()
+
+    def _on_unmapped(self, uc, access, address, size, value, data):
+        # Memory above 1 MiB exists on first touch and reads as zeros (see the module docstring).
+        page = address & ~(PAGE - 1)
+        uc.mem_map(page, PAGE)
+        self._pages.add(page)
+        return True
+
+    # -- running ------------------------------------------------------------------------------
+    def run(self, layout):
+        """Run every call of ``layout`` in order; one Outcome per call.  After a refused call the
+        rest are not run (their reports say so)."""
+        self.reset()
+        self._dirty += [tuple(layout.window), tuple(layout.stack)]
+        self._dirty += [(lo, hi) for lo, hi, *_ in self.firmware.writable]
+        self._dirty += [(lo, hi) for lo, hi, *_ in self.policy.writable]
+        gaps = self._place(layout)
+        outcomes, refused = [], None
+        for placed in layout.calls:
+            if refused is not None:
+                outcomes.append(self._not_run(placed, refused))
+                continue
+            outcome = self._run_call(placed, layout, gaps)
+            if outcome.report.verdict != "ok":
+                refused = placed.index
+            outcomes.append(outcome)
+        return outcomes
+
+    def _place(self, layout):
+        """Write the layout's regions; fill the rest of the window with the trap byte."""
+        used = merge([(at, at + len(data)) for at, data in layout.regions] + [tuple(layout.stack)])
+        lo, hi = layout.window
+        gaps = [(max(a, lo), min(b, hi)) for a, b in complement(used, hi) if b > lo]
+        for a, b in gaps:
+            self.uc.mem_write(a, bytes([TRAP]) * (b - a))
+        for at, data in layout.regions:
+            self.uc.mem_write(at, bytes(data))
+        self.uc.ctl_remove_cache(lo, hi)
+        return gaps
+
+    def _not_run(self, placed, refused):
+        report = Report(call=_describe(placed), mode=placed.mode, budget=self.budget)
+        report.refuse("not run: call %d of the batch was refused" % refused)
+        return Outcome(placed.regs, {}, report, False)
+
+    def _run_call(self, placed, layout, gaps):
+        report = Report(call=_describe(placed), mode=placed.mode, budget=self.budget)
+        allowed = allowed_ranges(placed, layout, self.firmware, self.policy)
+        call = self._call = _Call(placed, layout, report, allowed, gaps)
+        if placed.routine and self._static_refusal(placed, report):
+            return Outcome(placed.regs, self._buffers(placed), report, False)
+        self._install_write_hooks(allowed)
+        before = self._snapshot(allowed)
+        begin = self._enter(placed)
+        system = self._system_regs()
+        extra = self._call_hooks(placed)
+        try:
+            self.uc.emu_start(begin, SENTINEL, count=self.budget)
+            error = None
+        except UcError as e:                    # hook exceptions are not UcError: they propagate
+            error = e
+        finally:
+            for h in extra:
+                self.uc.hook_del(h)
+            self._call = None
+        self._conclude(call, error, system)
+        self._diff(before, call)
+        return Outcome(self._regs(), self._buffers(placed), report, report.returned)
+
+    def _static_refusal(self, placed, report):
+        lo, hi = placed.routine
+        found = static_check(self.read(lo, hi - lo), lo, placed.mode)
+        for what in found:
+            report.refuse("privileged or mode-changing instruction in the routine: %s" % what)
+        if found:
+            report.finish(False, "not run: the static check refused it")
+        return bool(found)
+
+    def _install_write_hooks(self, allowed):
+        """Hook writes to the complement of ``allowed`` only; reuse the hooks when it is unchanged."""
+        key, handles = self._write_hooks
+        if key == allowed:
+            return
+        for h in handles:
+            self.uc.hook_del(h)
+        handles = [self.uc.hook_add(UC_HOOK_MEM_WRITE, self._on_forbidden_write, None, lo, hi - 1)
+                   for lo, hi in complement(allowed)]
+        self._write_hooks = (allowed, handles)
+
+    def _call_hooks(self, placed):
+        """Hooks for this call only: the ret sites of the user's routine (stack balance), tracing."""
+        hooks = []
+        if placed.routine:
+            lo, hi = placed.routine
+            for at in ret_sites(self.read(lo, hi - lo), lo, placed.mode):
+                hooks.append(self.uc.hook_add(UC_HOOK_CODE, self._on_ret, None, at, at))
+        if self.trace:
+            from .trace import Tracer
+            tracer = Tracer(self, self._call.report)
+            hooks.append(self.uc.hook_add(UC_HOOK_CODE, tracer.on_code))
+        return hooks
+
+    # -- CPU state ----------------------------------------------------------------------------
+    def _enter(self, placed):
+        """Load registers and the sentinel return frame exactly as the trampoline does; the start."""
+        uc, regs = self.uc, placed.regs
+        uc.reg_write(X.UC_X86_REG_IDTR, (0, 0, 0x3FF, 0))     # real-mode IVT, as the trampoline leaves it
+        if placed.mode == "real16":
+            uc.reg_write(X.UC_X86_REG_CR0, CR0_REAL)
+            for name, reg in SEGS:
+                uc.reg_write(reg, getattr(regs, name))
+            sp = (placed.sp - 4) & 0xFFFF                     # far return frame: sentinel cs:ip
+            uc.mem_write((placed.ss << 4) + sp, struct.pack("<HH", SENTINEL_IP, SENTINEL_CS))
+            uc.reg_write(X.UC_X86_REG_SS, placed.ss)
+            uc.reg_write(X.UC_X86_REG_ESP, sp)
+            uc.reg_write(X.UC_X86_REG_CS, placed.cs)
+            begin = placed.ip                                # UC_MODE_32 takes EIP, not linear
+        else:
+            self._enter_flat()
+            esp = placed.esp - 4                              # near return frame: the sentinel
+            uc.mem_write(esp, struct.pack("<I", SENTINEL))
+            uc.reg_write(X.UC_X86_REG_ESP, esp)
+            begin = placed.eip
+        for name, reg in GPRS:
+            uc.reg_write(reg, getattr(regs, name))
+        uc.reg_write(X.UC_X86_REG_EFLAGS, (regs.eflags & ~(IF | TF)) | 0x2)   # IF=0, as the trampoline
+        return begin
+
+    def _enter_flat(self):
+        """PE on with flat 4 GiB segments.  The GDT is written, loaded and its bytes put back: the
+        segment caches keep the descriptors (as the trampoline's own GDT would serve)."""
+        uc, at = self.uc, self._call.layout.stack[0]
+        saved = self.read(at, len(GDT))
+        uc.mem_write(at, GDT)
+        uc.reg_write(X.UC_X86_REG_GDTR, (0, at, len(GDT) - 1, 0))
+        uc.reg_write(X.UC_X86_REG_CR0, CR0_FLAT)
+        uc.reg_write(X.UC_X86_REG_CS, 0x08)
+        for reg in (X.UC_X86_REG_SS, X.UC_X86_REG_DS, X.UC_X86_REG_ES, X.UC_X86_REG_FS,
+                    X.UC_X86_REG_GS):
+            uc.reg_write(reg, 0x10)
+        uc.mem_write(at, saved)
+
+    def _system_regs(self):
+        uc = self.uc
+        return {"CR0": uc.reg_read(X.UC_X86_REG_CR0), "CR3": uc.reg_read(X.UC_X86_REG_CR3),
+                "CR4": uc.reg_read(X.UC_X86_REG_CR4), "GDTR": uc.reg_read(X.UC_X86_REG_GDTR)[1:3],
+                "IDTR": uc.reg_read(X.UC_X86_REG_IDTR)[1:3], "EFER": uc.msr_read(EFER)}
+
+    def _regs(self):
+        uc = self.uc
+        values = {name: uc.reg_read(reg) & 0xFFFFFFFF for name, reg in GPRS}
+        values.update({name: uc.reg_read(reg) & 0xFFFF for name, reg in SEGS})
+        values["eflags"] = uc.reg_read(X.UC_X86_REG_EFLAGS) & 0xFFFFFFFF
+        return Regs(**values)
+
+    def _buffers(self, placed):
+        return {name: self.read(at, size) for name, (at, size) in placed.buffers.items()}
+
+    def _where(self):
+        """The current cs:ip (real16) or eip (flat32) as text, and the linear address."""
+        uc = self.uc
+        eip = uc.reg_read(X.UC_X86_REG_EIP) & 0xFFFFFFFF
+        if uc.reg_read(X.UC_X86_REG_CR0) & 1:
+            return "eip %08x" % eip, eip
+        cs = uc.reg_read(X.UC_X86_REG_CS) & 0xFFFF
+        return "cs:ip %04x:%04x" % (cs, eip & 0xFFFF), (cs << 4) + (eip & 0xFFFF)
+
+    # -- the end of a call --------------------------------------------------------------------
+    def _snapshot(self, allowed):
+        return [(lo, self.read(lo, hi - lo)) for lo, hi in allowed if hi <= HMA_END]
+
+    def _diff(self, before, call):
+        stack_lo, stack_hi = call.layout.stack
+        writes = []
+        for lo, old in before:
+            for a, b in changed(old, self.read(lo, len(old)), lo):
+                if stack_lo <= a < stack_hi:
+                    call.report.stack_used = max(call.report.stack_used, stack_hi - a)
+                else:
+                    writes.append((a, b))
+        call.report.writes = merge(writes)
+
+
+def _describe(placed):
+    call = getattr(placed, "call", None)
+    if call is not None and hasattr(call, "describe"):
+        return call.describe()
+    if placed.kind == "int":
+        return "int %02xh" % placed.vector
+    return placed.kind
+
+
+_MACHINES = {}
+
+
+def run(layout, *, firmware=None, budget=10_000_000, trace=False, policy=None):
+    """Run ``layout`` in the emulator; the stub BIOS is the default machine.  Machines are cached
+    per firmware and reused (reset between runs).
+
+    >>> from physcall.layout import lay_out; from physcall.call import interrupt
+    >>> run(lay_out(interrupt(0x12)))[0].report.verdict          # doctest: +SKIP
+    'ok'
+    """
+    if firmware is None:
+        firmware = _default_firmware()
+    entry = _MACHINES.get(id(firmware))
+    if entry is None or entry[0] is not firmware:
+        if len(_MACHINES) >= 4:
+            _MACHINES.pop(next(iter(_MACHINES)))
+        entry = _MACHINES[id(firmware)] = (firmware, Machine(firmware))
+    machine = entry[1]
+    machine.budget, machine.trace, machine.policy = budget, trace, policy or Policy()
+    return machine.run(layout)
+
+
+_DEFAULT = []
+
+
+def _default_firmware():
+    if not _DEFAULT:
+        from . import stubbios          # the other engineer's stub BIOS, imported only when needed
+        _DEFAULT.append(stubbios.build())
+    return _DEFAULT[0]

@@ -1,0 +1,112 @@
+"""What a routine may do in a dry run: which ports it may touch, where it may write, which instructions.
+
+Writes are allowed into the call's stack, its buffers, its own code (a routine keeps its variables next
+to its code: DS = CS by default), the firmware's writable areas and any range the caller adds with
+``Policy(writable=...)``; everything else, the IVT (0-0x3FF) included, is forbidden.  The machine hooks
+only the *forbidden* ranges, so legal writes cost no Python.
+
+>>> p = Policy(ports="refuse", writable=[(0x200000, 0x201000, "scratch")])
+>>> complement([(0x400, 0x500), (0x20000, 0x90000)], 0x100000)
+[(0, 1024), (1280, 131072), (589824, 1048576)]
+"""
+
+import re
+from dataclasses import dataclass, field
+
+import capstone
+
+from ..errors import PhyscallError
+from .report import merge
+
+PORT_POLICIES = ("log", "refuse")
+SPACE_END = 1 << 32
+
+# Instructions a real16 (or flat32) routine must not execute: they change the mode, the descriptor
+# tables or caches, or talk to MSRs, and the glove box around the call cannot undo them (compare
+# arch/x86/boot/bioscall.S, which restores only general registers and segments).  smsw, cli and sti
+# are harmless and allowed.
+PRIVILEGED = frozenset(("lgdt", "lidt", "lldt", "ltr", "lmsw", "wrmsr", "rdmsr", "hlt", "invd",
+                        "wbinvd", "invlpg", "clts", "lss", "sysenter", "sysexit", "rsm", "xsetbv"))
+
+
+@dataclass(frozen=True)
+class Policy:
+    """``ports``: "log" (answer from a device model or all-ones) or "refuse" (any port not in
+    ``allowed_ports`` refuses the call); ``writable``: extra ``(start, end, why)`` ranges."""
+    ports: str = "log"
+    writable: tuple = ()
+    allowed_ports: frozenset = field(default_factory=frozenset)
+
+    def __post_init__(self):
+        if self.ports not in PORT_POLICIES:
+            raise PhyscallError("Policy(ports=%r): choose one of %s" % (self.ports,
+                                                                     ", ".join(PORT_POLICIES)))
+        object.__setattr__(self, "writable", tuple(tuple(w) for w in self.writable))
+        object.__setattr__(self, "allowed_ports", frozenset(self.allowed_ports))
+
+
+def allowed_ranges(placed, layout, firmware, policy):
+    """Merged [start, end) ranges the call may write."""
+    ranges = [layout.stack, tuple(placed.code)]
+    ranges += [(at, at + size) for at, size in placed.buffers.values()]
+    ranges += [(lo, hi) for lo, hi, *_ in firmware.writable]
+    ranges += [(lo, hi) for lo, hi, *_ in policy.writable]
+    return merge(ranges)
+
+
+def complement(ranges, end=SPACE_END):
+    """The gaps of merged ``ranges`` inside [0, end)."""
+    out, at = [], 0
+    for lo, hi in ranges:
+        if lo > at:
+            out.append((at, min(lo, end)))
+        at = max(at, hi)
+        if at >= end:
+            break
+    if at < end:
+        out.append((at, end))
+    return out
+
+
+def contains(ranges, start, size):
+    """True when [start, start+size) lies in one of the merged ``ranges``."""
+    return any(lo <= start and start + size <= hi for lo, hi in ranges)
+
+
+_CONTROL = re.compile(r"\b[cd]r\d+\b")
+_DISASM = {}
+
+
+def _disassembler(mode):
+    if mode not in _DISASM:
+        md = capstone.Cs(capstone.CS_ARCH_X86,
+                         capstone.CS_MODE_16 if mode == "real16" else capstone.CS_MODE_32)
+        _DISASM[mode] = md
+    return _DISASM[mode]
+
+
+def static_check(code, start, mode):
+    """Privileged instructions in a routine's bytes, as ["lgdt at 0x20007", ...].
+
+    >>> static_check(bytes.fromhex("0f0116000090c3"), 0x20004, "real16")
+    ['lgdt [0] at 0x20004']
+    """
+    found = []
+    for insn in _disassembler(mode).disasm(code, start):
+        if _privileged(insn):
+            text = ("%s %s" % (insn.mnemonic, insn.op_str)).strip()
+            found.append("%s at %#07x" % (text, insn.address))
+    return found
+
+
+def _privileged(insn):
+    if insn.mnemonic in PRIVILEGED:
+        return True
+    # mov to or from a control/debug register: "mov cr0, eax", "mov eax, dr7"
+    return insn.mnemonic == "mov" and _CONTROL.search(insn.op_str) is not None
+
+
+def ret_sites(code, start, mode):
+    """Addresses of near ``ret`` instructions in a routine's bytes (for the stack-balance check)."""
+    return [insn.address for insn in _disassembler(mode).disasm(code, start)
+            if insn.mnemonic == "ret"]

@@ -1,0 +1,104 @@
+"""What a dry run saw: instructions, interrupts, ports, memory written, how the call returned, verdict.
+
+>>> r = Report(call="int 12h", mode="real16", budget=1000)
+>>> r.interrupt(0x12, 0x0000, 0x2000, 0x0000); r.finish(returned=True, how="retf to the sentinel")
+>>> r.verdict, r.interrupts[0]["text"]
+('ok', 'int 12h ax=0000h')
+"""
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+MAX_EVENTS = 4096            # beyond this, events are counted, not listed (a BIOS delay loop polls 61h)
+
+
+@dataclass
+class Report:
+    """The dry run of one call.  ``verdict`` is "ok" or "refused"; ``reasons`` say why."""
+    call: str = ""
+    mode: str = "real16"
+    budget: int = 0
+    instructions: Optional[int] = None       # exact count, or None when not counted
+    instructions_bound: str = ""              # what is known when not counted: "<= 10000000"
+    interrupts: list = field(default_factory=list)
+    ports: list = field(default_factory=list)
+    writes: list = field(default_factory=list)          # merged [start, end) ranges of changed bytes
+    stack_used: int = 0
+    unknown_leaves: list = field(default_factory=list)
+    returned: bool = False
+    how: str = "not run"
+    verdict: str = "ok"
+    reasons: list = field(default_factory=list)
+    dropped: int = 0                                    # events over MAX_EVENTS, counted only
+
+    def interrupt(self, vector, ax, cs, ip):
+        """Record ``int vector`` taken at cs:ip with AX (the leaf)."""
+        if len(self.interrupts) >= MAX_EVENTS:
+            self.dropped += 1
+            return
+        self.interrupts.append({"vector": vector, "ax": ax, "at": "%04x:%04x" % (cs, ip),
+                                "text": "int %02xh ax=%04xh" % (vector, ax)})
+
+    def port(self, direction, port, size, value):
+        """Record one port access: direction "in"/"out", port, size in bytes, value."""
+        if len(self.ports) >= MAX_EVENTS:
+            self.dropped += 1
+            return
+        self.ports.append({"dir": direction, "port": port, "size": size, "value": value})
+
+    def unknown_leaf(self, vector, ax):
+        """The stub BIOS had no model for this leaf (it answered CF=1, AH=86h)."""
+        self.unknown_leaves.append({"vector": vector, "ax": ax,
+                                    "text": "unknown leaf int %02xh ax=%04xh" % (vector, ax)})
+
+    def refuse(self, reason):
+        """Add a reason; any reason makes the verdict "refused"."""
+        if reason not in self.reasons:
+            self.reasons.append(reason)
+        self.verdict = "refused"
+
+    def finish(self, returned, how):
+        self.returned, self.how = returned, how
+
+    def to_dict(self):
+        """JSON-ready dict of everything above."""
+        return {"call": self.call, "mode": self.mode, "budget": self.budget,
+                "instructions": self.instructions, "instructions_bound": self.instructions_bound,
+                "interrupts": list(self.interrupts), "ports": list(self.ports),
+                "writes": [list(w) for w in self.writes], "stack_used": self.stack_used,
+                "unknown_leaves": list(self.unknown_leaves), "returned": self.returned,
+                "how": self.how, "verdict": self.verdict, "reasons": list(self.reasons),
+                "dropped": self.dropped}
+
+    def __str__(self):
+        count = self.instructions if self.instructions is not None else self.instructions_bound
+        rows = [("call", "%s (%s)" % (self.call, self.mode)),
+                ("verdict", self.verdict + ("".join("\n  - " + r for r in self.reasons))),
+                ("returned", "%s: %s" % ("yes" if self.returned else "no", self.how)),
+                ("instructions", "%s (budget %d)" % (count, self.budget)),
+                ("interrupts", _short([i["text"] for i in self.interrupts])),
+                ("ports", _short(["%s %#x=%#x" % (p["dir"], p["port"], p["value"])
+                                  for p in self.ports])),
+                ("memory written", _short(["%#07x-%#07x" % (a, b) for a, b in self.writes])),
+                ("stack used", "%d bytes" % self.stack_used)]
+        if self.unknown_leaves:
+            rows.append(("unknown leaves", _short([u["text"] for u in self.unknown_leaves])))
+        return "\n".join("%-15s %s" % row for row in rows)
+
+
+def _short(items, limit=6):
+    if not items:
+        return "-"
+    more = " (+%d more)" % (len(items) - limit) if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
+def merge(ranges):
+    """Merge [start, end) ranges that touch or overlap: ``merge([(0, 2), (2, 4)]) == [(0, 4)]``."""
+    out = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
