@@ -33,7 +33,7 @@ ln -s /proc/self/fd /host/dev/fd 2>/dev/null
 cp /agent.py /host/run/physcall-agent.py || die "cannot copy the agent to /host/run"
 
 [ -x "/host$PY" ] || die "host python $PY not found under /host (physcall.python= on the kernel command line)"
-AGENT="chroot /host $PY -I -u /run/physcall-agent.py /dev/ttyS1"
+AGENT="chroot /host $PY -I -S -u /run/physcall-agent.py /dev/ttyS1"  # -S: stdlib only, starts faster
 echo "physcall-init: starting agent: $AGENT"
 if [ "$SHELL_MODE" = 1 ]; then
     $AGENT &

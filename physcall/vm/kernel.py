@@ -109,12 +109,21 @@ def configure(tree, fragment=FRAGMENT):
     _run(MAKE + ["tinyconfig"], "make tinyconfig", cwd=tree)
     _run(["scripts/kconfig/merge_config.sh", "-m", ".config", str(fragment)], "merge_config.sh", cwd=tree)
     _run(MAKE + ["olddefconfig"], "make olddefconfig", cwd=tree)
-    have = set(pathlib.Path(tree, ".config").read_text().splitlines())
-    wanted = [l for l in pathlib.Path(fragment).read_text().splitlines() if l.startswith("CONFIG_")]
-    dropped = [l for l in wanted if l not in have]
+    dropped = check_config(pathlib.Path(tree, ".config").read_text(), pathlib.Path(fragment).read_text())
     if dropped:
         raise SetupError("physcall vm setup: Kconfig dropped %s (a dependency is missing); "
                          "fix: add the dependency to %s" % (", ".join(dropped), fragment))
+
+
+def check_config(config, fragment):
+    """Fragment lines the final .config does not honour: a missing ``=y`` or an unwanted ``=y``."""
+    have = set(config.splitlines())
+    bad = [l for l in fragment.splitlines() if l.startswith("CONFIG_") and l not in have]
+    for line in fragment.splitlines():
+        if line.startswith("# CONFIG_") and line.endswith(" is not set"):
+            name = line.split()[1]
+            bad += [line] if (name + "=y") in have or (name + "=m") in have else []
+    return bad
 
 
 def compile_kernel(tree, progress=log.info, jobs=None):

@@ -89,6 +89,16 @@ def test_bda_and_ivt_through_dev_mem(guest):
 
 
 @guest_test
+def test_first_mib_of_dev_mem_is_readable(guest):
+    script = "dd if=/dev/mem bs=4096 count=256 status=none | wc -c; dd if=/dev/mem bs=1 skip=$((0xffff0)) count=1 status=none"
+    rc, out, err = guest.run(["sh", "-c", script])
+    assert rc == 0, err
+    count, reset = out.split(b"\n", 1)
+    assert int(count) == 1 << 20
+    assert reset == b"\xea", "the reset vector at ffff0 is not a far jmp (SeaBIOS ROM not visible)"
+
+
+@guest_test
 def test_three_commands_and_exit_codes(guest):
     assert guest.run(["true"]) == (0, b"", b"")
     assert guest.run(["sh", "-c", "exit 7"]).returncode == 7
@@ -119,6 +129,7 @@ def test_hung_agent_times_out_and_leaves_no_qemu(vm_setup):
     assert not qemu_alive(pid)
     with pytest.raises(GuestError):
         g.run(["true"])
+    assert "Linux version 6.12" in g.dmesg()  # post-mortem: the kept serial log
     g.close()
 
 
@@ -146,6 +157,14 @@ def test_killed_owner_takes_qemu_with_it(vm_setup, tmp_path):
 
 
 @guest_test
+def test_cli_run_passes_exit_code_and_output_through(vm_setup):
+    proc = subprocess.run([sys.executable, "-m", "physcall.vm", "run", "--timeout", "30", "--",
+                           "sh", "-c", "echo out; echo err >&2; exit 7"], capture_output=True,
+                          env=dict(os.environ, PYTHONPATH=guest_mod.CHECKOUT), timeout=180)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (7, b"out\n", b"err\n")
+
+
+@guest_test
 def test_second_setup_is_cached_and_fast(vm_setup):
     import physcall.vm
     again = physcall.vm.setup()
@@ -168,6 +187,13 @@ def test_initramfs_cache_key_follows_its_inputs():
     changed = dict(files, **{"agent.py": (0o644, files["agent.py"][1] + b"#\n")})
     assert initramfs.cache_key(files) == initramfs.cache_key(initramfs.inputs())
     assert initramfs.cache_key(changed) != initramfs.cache_key(files)
+
+
+def test_check_config_catches_dropped_and_unwanted_options():
+    fragment = "CONFIG_KEXEC_JUMP=y\n# CONFIG_INET is not set\nCONFIG_PCI=y\n"
+    config = "CONFIG_PCI=y\nCONFIG_INET=y\n"
+    assert kernel.check_config(config, fragment) == ["CONFIG_KEXEC_JUMP=y", "# CONFIG_INET is not set"]
+    assert kernel.check_config("CONFIG_KEXEC_JUMP=y\nCONFIG_PCI=y\n", fragment) == []
 
 
 def test_fragment_has_the_jump_and_no_smp():
