@@ -218,4 +218,4 @@ def _changes(before, after):
 
 
 def _hex(value):
-    return "%#x:%#x" % tuple(value) if isinstance(value, tuple) else "%#x" % value
+    return "base %#x limit %#x" % tuple(value) if isinstance(value, tuple) else "%#x" % value

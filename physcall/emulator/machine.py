@@ -192,6 +192,8 @@ class Machine(Hooks):
                 self.uc.hook_del(h)
             self._call = None
         self._conclude(call, error, system)
+        if self.trace:
+            self._tracer.flush()
         self._diff(before, call)
         return Outcome(self._regs(), self._buffers(placed), report, report.returned)
 
@@ -224,8 +226,8 @@ class Machine(Hooks):
                 hooks.append(self.uc.hook_add(UC_HOOK_CODE, self._on_ret, None, at, at))
         if self.trace:
             from .trace import Tracer
-            tracer = Tracer(self, self._call.report)
-            hooks.append(self.uc.hook_add(UC_HOOK_CODE, tracer.on_code))
+            self._tracer = Tracer(self, self._call.report)
+            hooks.append(self.uc.hook_add(UC_HOOK_CODE, self._tracer.on_code))
         return hooks
 
     # -- CPU state ----------------------------------------------------------------------------

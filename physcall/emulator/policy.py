@@ -73,7 +73,7 @@ def contains(ranges, start, size):
     return any(lo <= start and start + size <= hi for lo, hi in ranges)
 
 
-_CONTROL = re.compile(r"\b[cd]r\d+\b")
+_CONTROL = re.compile(r"[cd]r\d+\s*,")
 _DISASM = {}
 
 
@@ -102,8 +102,8 @@ def static_check(code, start, mode):
 def _privileged(insn):
     if insn.mnemonic in PRIVILEGED:
         return True
-    # mov to or from a control/debug register: "mov cr0, eax", "mov eax, dr7"
-    return insn.mnemonic == "mov" and _CONTROL.search(insn.op_str) is not None
+    # mov *to* a control or debug register ("mov cr0, eax"); reading one is as harmless as smsw
+    return insn.mnemonic == "mov" and _CONTROL.match(insn.op_str) is not None
 
 
 def ret_sites(code, start, mode):

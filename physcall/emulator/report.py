@@ -30,6 +30,7 @@ class Report:
     verdict: str = "ok"
     reasons: list = field(default_factory=list)
     dropped: int = 0                                    # events over MAX_EVENTS, counted only
+    trace: list = field(default_factory=list)           # last instructions, when tracing
 
     def interrupt(self, vector, ax, cs, ip):
         """Record ``int vector`` taken at cs:ip with AX (the leaf)."""
@@ -68,7 +69,7 @@ class Report:
                 "writes": [list(w) for w in self.writes], "stack_used": self.stack_used,
                 "unknown_leaves": list(self.unknown_leaves), "returned": self.returned,
                 "how": self.how, "verdict": self.verdict, "reasons": list(self.reasons),
-                "dropped": self.dropped}
+                "dropped": self.dropped, "trace": list(self.trace)}
 
     def __str__(self):
         count = self.instructions if self.instructions is not None else self.instructions_bound

@@ -1,0 +1,45 @@
+"""Per-instruction trace with Capstone, only when asked for (``trace=True``): ~0.5 µs per instruction.
+
+The tracer counts every instruction exactly (the report's ``instructions``) and keeps the last
+``KEEP`` instructions, disassembled, in ``report.trace`` for a post-mortem of a refused call.
+
+>>> from physcall.emulator.report import Report
+>>> Tracer(None, Report()).lines
+[]
+"""
+
+import collections
+
+import capstone
+from unicorn import x86_const as X
+
+KEEP = 64
+_CS = {16: capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_16),
+       32: capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32)}
+
+
+class Tracer:
+    """A UC_HOOK_CODE callback that counts and records instructions into ``report``."""
+
+    def __init__(self, machine, report):
+        self.machine, self.report = machine, report
+        self.recent = collections.deque(maxlen=KEEP)
+        self.lines = []
+        report.instructions = 0
+        report.trace = self.lines
+
+    def on_code(self, uc, address, size, data):
+        self.report.instructions += 1
+        self.recent.append((address, bytes(uc.mem_read(address, size)),
+                            32 if uc.reg_read(X.UC_X86_REG_CR0) & 1 else 16))
+        if len(self.recent) == 1 or self.report.instructions % KEEP == 0:
+            self.flush()
+
+    def flush(self):
+        """Disassemble what is held back into ``lines`` (the last KEEP instructions)."""
+        out = []
+        for address, code, bits in self.recent:
+            insn = next(_CS[bits].disasm(code, address), None)
+            text = "%s %s" % (insn.mnemonic, insn.op_str) if insn else code.hex()
+            out.append("%08x  %s" % (address, text.strip()))
+        self.lines[:] = out
