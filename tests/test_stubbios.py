@@ -77,6 +77,8 @@ def test_e820_refuses_a_bad_call():
 def test_memory_size_services_default_match_seabios():
     assert run(interrupt(0x12)).regs.ax == oracle("I12")["eax"] & 0xFFFF == 639
     assert run(interrupt(0x11)).regs.ax == oracle("I11")["eax"] & 0xFFFF
+    # SeaBIOS's handle_11/handle_12 never touch CF: the preset CF=1 survives (oracle: stc; int 12h)
+    assert run(interrupt(0x12)).regs.cf == bool(oracle("I12")["cf"]) == run(interrupt(0x11)).regs.cf is True
     r, o = run(interrupt(0x15, ax=0xE801)), oracle("E801")
     assert (r.regs.ax, r.regs.bx, r.regs.cx, r.regs.dx, r.regs.cf) == (
         o["eax"] & 0xFFFF, o["ebx"] & 0xFFFF, o["ecx"] & 0xFFFF, o["edx"] & 0xFFFF, 0)

@@ -136,8 +136,8 @@ def program():
     for seg in range(0, 0x10000, 0x1000):
         body.append("    push es\n    mov ax, %#x\n    mov es, ax\n    xor di, di\n    xor cx, cx\n"
                     "    mov si, %s\n    call puts\n    call hexdump\n    pop es" % (seg, tag("LOW%X" % seg)))
-    body.append(call(tag("I11"), "    xor ax, ax", 0x11))
-    body.append(call(tag("I12"), "    xor ax, ax", 0x12))
+    body.append(call(tag("I11"), "    xor ax, ax\n    stc", 0x11))        # does SeaBIOS touch CF?
+    body.append(call(tag("I12"), "    xor ax, ax\n    stc", 0x12))
     body.append("    xor ebx, ebx\ne820_next:")
     body.append(call(tag("E820"), "    mov eax, 0xe820\n    mov ecx, 24\n    mov edx, 0x534d4150\n"
                      "    xor di, di\n    mov dword ptr es:[di+20], 0x12345678", 0x15, dump=24))
