@@ -66,19 +66,25 @@ def asm(source, mode="real16", origin=0, defines=None):
 @functools.lru_cache(maxsize=512)
 def _asm_cached(source, mode, origin, defines):
     lines = [strip_comment(line) for line in source.splitlines()]
+    fixups = []
     if mode == "real16":
-        lines = [_fix_real16(line) for line in lines]
+        lines = [_fix_real16(line, dict(defines), fixups) for line in lines]
     labels = [m.group(1) for m in map(_LABEL.match, lines) if m]
     if len(set(labels)) != len(labels):
         dup = next(l for l in labels if labels.count(l) > 1)
         where = [i + 1 for i, l in enumerate(lines) if (_LABEL.match(l) or [None, None])[1] == dup]
         raise AssemblyError("line %d: label %r already defined on line %d: rename one"
                             % (where[1], dup, where[0]), where[1], source.splitlines()[where[1] - 1])
-    tail = "".join("\n.long %s" % label for label in labels)
+    hidden = [f[0] for f in fixups]
+    table = labels + hidden
+    tail = "".join("\n.long %s" % label for label in table)
     code = _keystone(mode, "\n".join(lines) + tail, origin, dict(defines), labels, source)
-    body, table = code[:len(code) - 4 * len(labels)], code[len(code) - 4 * len(labels):]
-    symbols = {label: int.from_bytes(table[4 * i:4 * i + 4], "little")
-               for i, label in enumerate(labels)}
+    body, raw = bytearray(code[:len(code) - 4 * len(table)]), code[len(code) - 4 * len(table):]
+    values = [int.from_bytes(raw[4 * i:4 * i + 4], "little") for i in range(len(table))]
+    symbols = dict(zip(labels, values[:len(labels)]))
+    for (name, target, opcode_len), at in zip(fixups, values[len(labels):]):
+        rel = (target - (at + opcode_len + 2)) & 0xFFFF       # rel16 counts from the next instruction
+        body[at - origin + opcode_len:at - origin + opcode_len + 2] = rel.to_bytes(2, "little")
     return Assembly(bytes(body), symbols, mode, origin)
 
 
@@ -95,28 +101,47 @@ def strip_comment(line):
     return line.rstrip()
 
 
-def _fix_real16(line):
-    """Rewrite the statements Keystone mis-encodes in 16-bit mode (module docstring)."""
+def _fix_real16(line, defines=None, fixups=None):
+    """Rewrite the statements Keystone mis-encodes in 16-bit mode (module docstring).
+
+    A near branch to a label becomes explicit bytes with a label difference; one to an absolute
+    target (a number or a define) gets a hidden label and a placeholder that ``_asm_cached`` patches,
+    because Keystone evaluates ``.`` wrongly in absolute expressions.
+    """
     m = _LABEL.match(line)
     head, stmt = (line[:m.end()], line[m.end():]) if m else ("", line)
     parts = stmt.split(None, 1)
     if not parts:
         return line
     op, arg = parts[0].lower(), (parts[1].strip() if len(parts) > 1 else "")
+    opcode = {"call": ".byte 0xe8", "jmp": ".byte 0xe9"}.get(op)
+    if op in _JCC:
+        opcode = ".byte 0x0f, %#x" % _JCC[op]
     new = None
     if op in ("ret", "retn", "retw"):
         new = ".byte 0xc3" if not arg else ".byte 0xc2; .word %s" % arg
     elif op in ("retf", "lret", "lretw", "retfw"):
         new = ".byte 0xcb" if not arg else ".byte 0xca; .word %s" % arg
-    elif op == "call" and _is_label(arg):
-        new = ".byte 0xe8; .word (%s) - . - 2" % arg
-    elif op == "jmp" and _is_label(arg):
-        new = ".byte 0xe9; .word (%s) - . - 2" % arg
-    elif op in _JCC and _is_label(arg):
-        new = ".byte 0x0f, %#x; .word (%s) - . - 2" % (_JCC[op], arg)
+    elif opcode and _absolute(arg, defines) is not None and fixups is not None:
+        name = "__physcall_fix%d" % len(fixups)
+        fixups.append((name, _absolute(arg, defines), opcode.count(",") + 1))
+        new = "; %s: %s; .word 0" % (name, opcode)
+    elif opcode and _is_label(arg):
+        new = "%s; .word (%s) - . - 2" % (opcode, arg)
     elif op in ("push", "pushw") and arg and not _is_register(arg) and "[" not in arg:
         new = ".byte 0x68; .word %s" % arg
     return line if new is None else head + " " + new
+
+
+def _absolute(arg, defines):
+    """The value of a numeric literal (``0x1234``, ``1234``, ``1234h``) or a define; else None."""
+    if defines and arg in defines:
+        return defines[arg]
+    text = arg.lower()
+    try:
+        return int(text[:-1], 16) if text.endswith("h") and text[:1].isdigit() else int(text, 0)
+    except ValueError:
+        return None
 
 
 def _is_label(arg):

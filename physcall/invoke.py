@@ -37,8 +37,8 @@ def invoke(calls, backend="emulator", verify=True, **options):
     ``trace``, ``policy``; kexec options: ``confirm``, ``force``; vm options: ``session``.
 
     >>> import physcall
-    >>> [r.regs.cf for r in physcall.invoke([physcall.interrupt(0x11), physcall.interrupt(0x12)])]
-    [False, False]
+    >>> [r.regs.ax for r in physcall.invoke([physcall.interrupt(0x12), physcall.interrupt(0x1A, ah=0)])][0]
+    639
     """
     single = isinstance(calls, Call)
     backend = normalize_backend(backend)

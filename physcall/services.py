@@ -57,24 +57,69 @@ def e820(backend="emulator", **options):
 
 
 # VBE 3.0 section 4.3 (function 00h): the info block holds far pointers to the OEM string (offset 6)
-# and the mode list (offset 14), usually into the VGA BIOS; a second batch copies both out.
+# and the mode list (offset 0Eh).  They may point into the VGA ROM or, as SeaBIOS does, into the
+# caller's own buffer, which is only ours during this call: follow both while still in real mode.
+# The OEM string goes to FS:SI, the mode list to GS:BP.
+VBE_INFO = """
+    push si
+    push bp
+    push es
+    push di
+    mov ax, 0x4F00
+    int 0x10
+    pop di
+    pop es
+    pop bp
+    pop si
+    cmp ax, 0x004F
+    jne done
+    push ax
+    push ds
+    lds bx, es:[di+6]
+    mov cx, 64
+oem:
+    mov al, [bx]
+    mov fs:[si], al
+    inc bx
+    inc si
+    test al, al
+    jz oemdone
+    loop oem
+oemdone:
+    lds bx, es:[di+14]
+    mov cx, 256
+modes:
+    mov ax, [bx]
+    mov gs:[bp], ax
+    add bx, 2
+    add bp, 2
+    cmp ax, 0xFFFF
+    je modesdone
+    loop modes
+modesdone:
+    pop ds
+    pop ax
+done:
+    ret
+"""
+
+
 def vbe_info(backend="emulator", **options):
     """VBE 4F00h: ``{"status", "signature", "version", "oem", "modes", "total_memory_kib", "raw"}``.
 
     >>> vbe_info()["signature"]
     b'VESA'
     """
-    calls = [interrupt(0x10, ax=0x4F00, es_di=Buffer(512, data=b"VBE2"))]
-    info = invoke(calls, backend=backend, **options)[0]
-    raw = info.buffers["es_di"]
+    out = invoke(Routine(VBE_INFO, es_di=Buffer(512, data=b"VBE2"), fs_si=Buffer(64),
+                         gs_bp=Buffer(512)), backend=backend, **options)
+    raw = out.buffers["es_di"]
     version, = struct.unpack_from("<H", raw, 4)
-    oem_off, oem_seg, _, modes_off, modes_seg, total = struct.unpack_from("<HHIHHH", raw, 6)
-    strings = _read_far(backend, options, [(oem_seg, oem_off, 64), (modes_seg, modes_off, 512)])
-    oem = strings[0].split(b"\0", 1)[0]
-    words = struct.unpack("<256H", strings[1])
+    total, = struct.unpack_from("<H", raw, 18)
+    words = struct.unpack("<256H", out.buffers["gs_bp"])
     modes = list(words[:words.index(0xFFFF)] if 0xFFFF in words else words)
-    return {"status": info.regs.ax, "signature": raw[:4], "version": version, "oem": oem,
-            "modes": modes, "total_memory_kib": total * 64, "raw": raw}
+    return {"status": out.regs.ax, "signature": raw[:4], "version": version,
+            "oem": out.buffers["fs_si"].split(b"\0", 1)[0], "modes": modes,
+            "total_memory_kib": total * 64, "raw": raw}
 
 
 COPY_FAR = """

@@ -81,3 +81,11 @@ def test_cached():
 def test_numbers_are_decimal_with_defines_too():
     assert asm("mov cx, 24").code == bytes.fromhex("b91800")
     assert asm("mov cx, 24\nmov ax, T", defines={"T": 10}).code == bytes.fromhex("b91800b80a00")
+
+
+@pytest.mark.parametrize("origin", [0, 0x100, 0xE000])
+@pytest.mark.parametrize("src", ["nop\ncall 0xf000", "nop\ncall T", "nop\njmp T", "nop\njz 0f000h"])
+def test_near_branch_to_absolute_target(src, origin):
+    code = asm(src, origin=origin, defines={"T": 0xF000}).code
+    insn = list(CS16.disasm(code, origin))[1]
+    assert int(insn.op_str, 16) & 0xFFFF == 0xF000 and insn.bytes[0] != 0x66

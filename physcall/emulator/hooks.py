@@ -179,6 +179,9 @@ class Hooks:
             report.refuse("hlt at %#07x%s: a routine must not halt the CPU"
                           % (lin - 1, self._in_what(call, lin - 1)))
             report.finish(False, "halted")
+        elif not (self._exact or self.trace):
+            from .machine import _Recount
+            raise _Recount()
         else:
             report.refuse("no return within %d instructions: last %s" % (self.budget, where))
             report.finish(False, "budget exhausted")

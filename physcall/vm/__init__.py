@@ -3,7 +3,7 @@
 Example::
 
     >>> import physcall.vm
-    >>> info = physcall.vm.setup()          # doctest: +SKIP  (minutes once, then seconds)
+    >>> info = physcall.vm.setup()          # minutes once, then seconds; doctest: +SKIP
     >>> with physcall.vm.Guest() as g:      # doctest: +SKIP
     ...     print(g.run(["uname", "-r"]).text)
     6.12.117
