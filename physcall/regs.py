@@ -92,6 +92,9 @@ class Regs:
         """True when every bit of ``mask`` is set in EFLAGS: ``regs.flag(physcall.regs.DF)``."""
         return self.eflags & mask == mask
 
+    def __reduce__(self):         # pickle by value: the vm backend sends calls to its guest
+        return (_from_dict, (self.as_dict(),))
+
     def __eq__(self, other):
         return isinstance(other, Regs) and self.as_dict() == other.as_dict()
 
@@ -101,6 +104,10 @@ class Regs:
     def __repr__(self):
         parts = ["%s=%#x" % (n, v) for n, v in self.as_dict().items() if v or n == "eax"]
         return "Regs(%s)" % ", ".join(parts)
+
+
+def _from_dict(values):
+    return Regs(**values)
 
 
 def _apply(base, values):

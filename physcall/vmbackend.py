@@ -37,8 +37,13 @@ class Session:
         self.guest = None
 
     def __enter__(self):
+        from . import image
+        from .safety import GUEST_TOKEN
         from .vm import Guest
-        self.guest = Guest(**self.guest_options)
+        image.build_trampoline()      # the guest sees the host's cache read-only: build it here
+        options = dict(self.guest_options)
+        options["append"] = (options.get("append", "") + " " + GUEST_TOKEN).strip()
+        self.guest = Guest(**options)
         self.guest.__enter__()
         return self
 

@@ -57,3 +57,9 @@ def test_unknown_register_names_the_known_ones():
 def test_equality_and_hash():
     assert Regs(ax=5) == Regs(eax=5) and hash(Regs(ax=5)) == hash(Regs(eax=5))
     assert Regs(ax=5) != Regs(ax=6)
+
+
+def test_pickles_by_value():
+    import pickle
+    r = Regs(eax=0xE820, es=0x2000, eflags=0x202)
+    assert pickle.loads(pickle.dumps(r)) == r
