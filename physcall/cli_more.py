@@ -40,15 +40,17 @@ def _register_build(sub):
 def _cmd_check(args):
     from . import preflight
     table = preflight.checks()
+    ready = all(c.ok is not False for c in table)
     if args.json:
-        print(json.dumps({"ok": all(c.ok for c in table), "checks": [c._asdict() if hasattr(c, "_asdict")
-                          else vars(c) for c in table]}))
-    else:
-        for c in table:
-            print("%-4s %-28s %s" % ("ok" if c.ok else "FAIL", c.name, c.detail))
-            if not c.ok and c.fix:
-                print("     fix: %s" % c.fix)
-    return 0 if all(c.ok for c in table) else 1
+        print(json.dumps({"ok": ready, "checks": preflight.as_json(table)}))
+        return 0 if ready else 1
+    for c in table:
+        print("%-4s %-24s %s" % ({True: "ok", False: "FAIL", None: "?"}[c.ok], c.name, c.detail))
+        if c.ok is False and c.fix:
+            print("     fix: %s" % c.fix)
+    print("\nthis machine %s" % ("can make a real jump (backend='kexec', confirm=True / --yes)" if ready
+                                 else "cannot make a real jump: use --backend vm (physcall's QEMU guest)"))
+    return 0 if ready else 1
 
 
 def _cmd_build(args):

@@ -83,3 +83,11 @@ def test_refused_routine_json_error_carries_report(tmp_path):
 def test_kexec_backend_refuses_without_yes():
     proc = physcall("int", "0x12", "--backend", "kexec", check=False)
     assert proc.returncode == 1 and "--yes" in proc.stderr or "confirm" in proc.stderr
+
+
+def test_check_json_on_this_machine_names_a_fix_for_each_failure():
+    proc = physcall("check", "--json", check=False)
+    doc = json.loads(proc.stdout)
+    assert proc.returncode == (0 if doc["ok"] else 1)
+    assert {c["name"] for c in doc["checks"]} >= {"root", "kexec-jump", "legacy-bios", "nothing-loaded"}
+    assert all(c["fix"] for c in doc["checks"] if c["ok"] is False)
