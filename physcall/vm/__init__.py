@@ -12,7 +12,7 @@ Example::
 import logging
 import time
 
-from physcall.vm import host, initramfs, kernel
+from physcall.vm import host, initramfs, kernel, payload
 from physcall.vm.errors import GuestError, GuestTimeout, SetupError
 from physcall.vm.guest import Guest, Result, find_artifacts
 
@@ -23,16 +23,19 @@ log = logging.getLogger("physcall.vm")
 def setup(progress=log.info, refresh=False):
     """Fetch + build (or find in the cache) the guest kernel and initramfs; returns a dict of facts.
 
-    Keys: ``bzImage``, ``initramfs``, ``kernel_release``, ``source`` (deb name and version),
+    Keys: ``bzImage``, ``initramfs``, ``payload`` (host files for the guest), ``kernel_release``, ``source`` (deb name and version),
     ``cache`` and ``seconds``. ``refresh=True`` re-runs the private ``apt-get update``/``download``.
     """
     start = time.monotonic()
     host.require_packages(build=True)
     kdir = kernel.build_kernel(progress, refresh)
     initrd = initramfs.build_initramfs(progress)
+    packed = payload.build_payload(progress)
     return {
         "bzImage": str(kdir / "bzImage"),
         "initramfs": str(initrd),
+        "payload": str(packed),
+        "payload_mb": round(packed.stat().st_size / 1e6, 1),
         "kernel_release": (kdir / "release").read_text().strip(),
         "source": (kdir / "source").read_text().strip(),
         "config": str(kdir / "config"),

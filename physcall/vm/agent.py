@@ -32,7 +32,7 @@ def base_env():
     pybin = os.path.dirname(sys.executable)
     return {
         "PATH": pybin + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "HOME": "/tmp", "LANG": "C.UTF-8", "TERM": "dumb", "PYTHONDONTWRITEBYTECODE": "1",
+        "HOME": "/tmp", "LANG": "C.UTF-8", "TERM": "dumb",
     }
 
 

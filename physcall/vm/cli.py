@@ -83,8 +83,9 @@ def cmd_run(args):
 def cmd_shell(args):
     """QEMU in the foreground with ttyS0 on this terminal; the agent still runs on ttyS1."""
     from physcall.vm import guest
-    image, initrd = guest.find_artifacts()
+    image, parts = guest.find_artifacts()
     with tempfile.TemporaryDirectory(prefix="physcall-vm-") as tmp:
+        initrd = guest.join_initrd(parts, tmp)
         listener = socket.socket(socket.AF_UNIX)  # QEMU connects ttyS1 here; nobody talks on it
         listener.bind(os.path.join(tmp, "chan.sock"))
         listener.listen(1)

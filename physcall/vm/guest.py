@@ -1,8 +1,8 @@
 """``Guest``: a QEMU ``-machine pc`` guest with SeaBIOS and the KEXEC_JUMP kernel, driven from Python.
 
-The guest sees the host's root file system read-only (virtio-9p, chrooted), so the host's Python, its
-site-packages, kexec-tools, hwinfo, vbetool and this checkout are all there at the same paths. Commands
-go over the guest's second 8250 UART (ttyS1), which QEMU connects to a unix socket in a private 0700
+The guest runs from RAM: its initramfs carries the host's Python, the site-packages physcall needs,
+kexec-tools, hwinfo, vbetool and a snapshot of this checkout, at their host paths (see ``payload``; no
+virtio device, since virtio-9p dies at the first kexec jump). Commands go over the guest's second 8250 UART (ttyS1), which QEMU connects to a unix socket in a private 0700
 directory; the 8250 is the channel that survives the device freeze/thaw of a kexec jump. It moves
 ~0.2-0.3 MB/s under TCG (1 MiB of stdout in ~4.7 s): reduce bulk data in the guest, return results.
 One caller at a time: ``run`` is not thread-safe.
@@ -39,7 +39,7 @@ import time
 import weakref
 from typing import NamedTuple
 
-from physcall.vm import host, initramfs, kernel
+from physcall.vm import host, initramfs, kernel, payload
 from physcall.vm.errors import GuestError, GuestTimeout
 
 log = logging.getLogger("physcall.vm")
@@ -62,7 +62,10 @@ class Result(NamedTuple):
 
 
 def find_artifacts():
-    """``(bzImage, initramfs)`` from the cache; GuestError with the fix if ``vm setup`` never ran."""
+    """``(bzImage, [initramfs, payload])``; GuestError with the fix if ``vm setup`` never ran.
+
+    The payload is repacked here when the checkout or the host's files changed (about a second).
+    """
     debs = sorted(host.cache_dir("apt", "debs").glob(kernel.PACKAGE + "_*_all.deb"))
     image = None
     if debs:
@@ -70,7 +73,7 @@ def find_artifacts():
     if image is None or not image.is_file():
         raise GuestError("physcall vm: no guest kernel for the current kernel.fragment in %s\n"
                          "  fix: run `physcall vm setup` (or physcall.vm.setup())" % host.cache_dir("kernel"))
-    return image, initramfs.build_initramfs()
+    return image, [initramfs.build_initramfs(), payload.build_payload()]
 
 
 def resolve_accel(accel):
@@ -83,13 +86,18 @@ def resolve_accel(accel):
 
 
 def qemu_argv(image, initrd, workdir, memory="256M", accel="tcg", python=None, console=None, append=""):
-    """The QEMU command line: pc machine (SeaBIOS), no network, read-only host share, two 8250 ports.
+    """The QEMU command line: pc machine (SeaBIOS), no network, no virtio, two 8250 ports.
 
     ``console`` is None (ttyS0 to ``workdir/serial.log``) or ``"stdio"`` (interactive shell).
     """
     con = ("stdio,id=con,signal=off" if console == "stdio"
            else "file,id=con,path=%s" % os.path.join(workdir, "serial.log"))
-    cmdline = "console=ttyS0,115200 panic=-1 physcall.python=%s" % (python or host_python())
+    # tsc=reliable: under TCG the jiffies watchdog runs late and would mark QEMU's (host-clock based)
+    # TSC unstable, leaving refined-jiffies (4 ms steps) as the guest's clock.
+    # rootfstype=ramfs: a tmpfs rootfs is capped at half the RAM left beside the initrd (~77 MB of 256)
+    # and the ~90 MB payload would not fit (init/do_mounts.c: init_rootfs).
+    cmdline = ("console=ttyS0,115200 panic=-1 tsc=reliable rootfstype=ramfs physcall.python=%s"
+               % (python or host_python()))
     if console == "stdio":
         cmdline += " physcall.shell=1"
     return [
@@ -98,10 +106,23 @@ def qemu_argv(image, initrd, workdir, memory="256M", accel="tcg", python=None, c
         "-monitor", "none", "-no-reboot",
         "-chardev", con, "-serial", "chardev:con",
         "-chardev", "socket,id=chan,path=%s" % os.path.join(workdir, "chan.sock"), "-serial", "chardev:chan",
-        "-fsdev", "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap",
-        "-device", "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot",
         "-kernel", str(image), "-initrd", str(initrd), "-append", (cmdline + " " + append).strip(),
     ]
+
+
+def join_initrd(parts, workdir):
+    """One ``-initrd`` file: the archives back to back (the kernel unpacks each in turn).
+
+    Each is zero-padded to 512 bytes: init/initramfs.c takes an uncompressed archive only at a 4-byte
+    aligned offset and skips zeros between archives.
+    """
+    path = os.path.join(workdir, "initrd")
+    with open(path, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as f:
+                shutil.copyfileobj(f, out, 1 << 20)
+            out.write(b"\0" * (-out.tell() % 512))
+    return path
 
 
 def host_python():
@@ -140,7 +161,8 @@ class Guest:
             raise
 
     def _boot(self, timeout, append):
-        image, initrd = find_artifacts()
+        image, parts = find_artifacts()
+        initrd = join_initrd(parts, self.tmpdir)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(os.path.join(self.tmpdir, "chan.sock"))
         listener.listen(1)

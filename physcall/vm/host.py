@@ -23,14 +23,15 @@ REQUIRED = {
     "vbetool": "/usr/sbin/vbetool",
     "debian-archive-keyring": "/usr/share/keyrings/debian-archive-keyring.gpg",
 }
+# The kernel build (tinyconfig + kernel.fragment): objtool needs libelf; no module signing or trusted
+# keyring, so no openssl; no BTF, so no pahole; the initramfs is written in Python, so no cpio.
 BUILD_REQUIRED = {
-    "build-essential": "/usr/bin/make",
-    "gcc": "/usr/bin/gcc",
+    "build-essential": "/usr/bin/gcc",
+    "make": "/usr/bin/make",
     "bc": "/usr/bin/bc",
     "bison": "/usr/bin/bison",
     "flex": "/usr/bin/flex",
     "libelf-dev": "/usr/include/libelf.h",
-    "libssl-dev": "/usr/include/openssl/ssl.h",
     "xz-utils": "/usr/bin/xz",
 }
 DEB_SOURCES = pathlib.Path("/etc/apt/sources.list.d/debian.sources")

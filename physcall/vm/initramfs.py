@@ -1,13 +1,12 @@
 """The guest's initramfs: static busybox, ``init.sh`` as /init, and the command agent.
 
-Why this shape (measured, see the report in ``bench/bench_vm.py``): the guest uses the *host's* Python,
-libraries and tools over a read-only virtio-9p share of ``/`` instead of packing CPython and its
-site-packages into the initramfs. The initramfs stays ~1 MiB (a packed Python + unicorn/keystone would
-be tens of MiB to copy and unpack on every TCG boot), nothing needs rebuilding when the host's packages
-change, and the checkout is visible at the same absolute path.
+This small gzip archive is followed (in the same ``-initrd`` file; the kernel unpacks concatenated
+archives) by the uncompressed payload of host files from :mod:`physcall.vm.payload`. Measured: the
+first design shared the host's ``/`` over virtio-9p (boot-to-ready 3.9 s, first ``import physcall``
+1.8 s under TCG), but a virtio-9p mount does not survive the device freeze/restore of a kexec jump.
 
-The archive is written here (cpio "newc", gzip) rather than with cpio(1), so /dev/console can be a
-device node without mknod and the bytes are reproducible (mtime 0, uid 0).
+The archive is written here (cpio "newc") rather than with cpio(1), so /dev/console can be a device
+node without mknod and the bytes are reproducible (mtime 0, uid 0).
 
 Example::
 
@@ -22,6 +21,7 @@ import io
 import logging
 import os
 import pathlib
+import shutil
 import stat
 import tempfile
 
@@ -30,8 +30,8 @@ from physcall.vm import host
 log = logging.getLogger("physcall.vm")
 HERE = pathlib.Path(__file__).parent
 BUSYBOX = "/bin/busybox"
-FORMAT = b"physcall-initramfs-1"  # bump when the layout below changes: it is part of the cache key
-DIRS = ["bin", "dev", "proc", "sys", "host", "tmp"]
+FORMAT = b"physcall-initramfs-3"  # bump when the layout below changes: it is part of the cache key
+DIRS = ["bin", "dev", "proc", "sys", "tmp"]
 
 
 def inputs(busybox=BUSYBOX):
@@ -52,23 +52,41 @@ def cache_key(files):
     return digest.hexdigest()[:16]
 
 
-def _newc(out, ino, name, mode, data=b"", rdev=(0, 0)):
-    """One cpio "newc" record (linux/Documentation/driver-api/early-userspace/buffer-format.rst)."""
+def _newc_header(out, ino, name, mode, size, rdev=(0, 0), mtime=0):
+    """One cpio "newc" header + name (Documentation/driver-api/early-userspace/buffer-format.rst)."""
     name_b = name.encode() + b"\0"
-    fields = (ino, mode, 0, 0, 1, 0, len(data), 0, 0, rdev[0], rdev[1], len(name_b), 0)
+    fields = (ino, mode, 0, 0, 1, mtime, size, 0, 0, rdev[0], rdev[1], len(name_b), 0)
     out.write(b"070701" + b"".join(b"%08X" % f for f in fields) + name_b)
-    out.write(b"\0" * (-(110 + len(name_b)) % 4) + data + b"\0" * (-len(data) % 4))
+    out.write(b"\0" * (-(110 + len(name_b)) % 4))
+
+
+def write_newc(out, entries):
+    """Write ``(name, mode, data[, rdev])`` entries and the trailer; ``data`` is bytes or a file path.
+
+    A file keeps its mtime (the kernel restores it): CPython trusts a ``.pyc`` only if the source's
+    mtime matches, and recompiling the stdlib under TCG costs seconds.
+    """
+    for ino, entry in enumerate(entries, 1):
+        name, mode, data = entry[:3]
+        size = os.path.getsize(data) if isinstance(data, str) else len(data)
+        mtime = int(os.stat(data).st_mtime) if isinstance(data, str) else 0
+        _newc_header(out, ino, name, mode, size, *(entry[3:] or [(0, 0)]), mtime=mtime)
+        if isinstance(data, str):
+            with open(data, "rb") as f:
+                shutil.copyfileobj(f, out)
+        else:
+            out.write(data)
+        out.write(b"\0" * (-size % 4))
+    _newc_header(out, 0, "TRAILER!!!", 0, 0)
 
 
 def archive(files):
     """The gzip-compressed newc archive of DIRS, /dev/console and ``files``."""
-    entries = [(d, stat.S_IFDIR | 0o755, b"", (0, 0)) for d in DIRS]
+    entries = [(d, stat.S_IFDIR | 0o755, b"") for d in DIRS]
     entries.append(("dev/console", stat.S_IFCHR | 0o600, b"", (5, 1)))  # opened before /init runs
-    entries += [(n, stat.S_IFREG | files[n][0], files[n][1], (0, 0)) for n in sorted(files)]
+    entries += [(n, stat.S_IFREG | files[n][0], files[n][1]) for n in sorted(files)]
     raw = io.BytesIO()
-    for ino, (name, mode, data, rdev) in enumerate(entries, 1):
-        _newc(raw, ino, name, mode, data, rdev)
-    _newc(raw, 0, "TRAILER!!!", 0)
+    write_newc(raw, entries)
     return gzip.compress(raw.getvalue(), compresslevel=6, mtime=0)
 
 

@@ -14,6 +14,8 @@ Example::
     PosixPath('/root/.cache/physcall/kernel/6.12.117-1-3f2a.../bzImage')
 """
 
+import contextlib
+import fcntl
 import hashlib
 import logging
 import os
@@ -155,11 +157,18 @@ def build_kernel(progress=log.info, refresh=False):
     interrupted build leaves nothing that looks finished.
     """
     host.require_packages(build=True)
-    deb = download_source(progress, refresh)
-    final = host.cache_dir("kernel") / cache_key(deb_version(deb))
-    if (final / "bzImage").is_file():
-        return final
-    with tempfile.TemporaryDirectory(prefix=".build-", dir=final.parent) as tmp:
+    with _build_lock(progress):
+        deb = download_source(progress, refresh)
+        final = host.cache_dir("kernel") / cache_key(deb_version(deb))
+        if not (final / "bzImage").is_file():
+            _remove_stale_builds(final.parent)
+            _build_into(final, deb, progress)
+            progress("kernel ready: %s" % final)
+    return final
+
+
+def _build_into(final, deb, progress):
+    with tempfile.TemporaryDirectory(prefix=".build-%d-" % os.getpid(), dir=final.parent) as tmp:
         tree = extract_source(deb, tmp, progress)
         configure(tree)
         image = compile_kernel(tree, progress)
@@ -169,6 +178,29 @@ def build_kernel(progress=log.info, refresh=False):
         shutil.copy2(tree / ".config", out / "config")
         (out / "release").write_text(kernel_release(tree) + "\n")
         (out / "source").write_text("%s %s\n" % (PACKAGE, deb_version(deb)))
-        os.rename(out, final)
-    progress("kernel ready: %s" % final)
-    return final
+        try:
+            os.rename(out, final)
+        except OSError:  # a setup without the lock (older physcall) finished the same key first
+            if not (final / "bzImage").is_file():
+                raise
+
+
+@contextlib.contextmanager
+def _build_lock(progress):
+    """One setup at a time per cache (flock: released by the kernel even if the holder is killed)."""
+    with open(host.cache_dir() / "setup.lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            progress("waiting for another `physcall vm setup` to finish (lock %s)" % lock.name)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _remove_stale_builds(kernels):
+    """Delete ``.build-<pid>-*`` trees (~1.4 GB each) left by setups that were killed mid-build."""
+    for path in kernels.glob(".build-*-*"):
+        pid = path.name.split("-")[1]
+        if pid.isdigit() and not os.path.exists("/proc/%s" % pid):
+            log.info("removing stale kernel build %s", path)
+            shutil.rmtree(path, ignore_errors=True)

@@ -5,6 +5,7 @@ Run: ``python3 -m pytest tests/vm -m guest -q`` (the unmarked tests here are fas
 """
 
 import os
+import pathlib
 import re
 import signal
 import struct
@@ -54,6 +55,8 @@ def test_kernel_has_kexec_jump_and_firmware_views(guest):
     rc, _, err = guest.run(["test", "-e", "/sys/firmware/dmi/tables/smbios_entry_point"])
     assert rc == 0, err
     assert guest.run(["kexec", "--version"]).returncode == 0
+    clock = guest.read_file("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+    assert clock == b"tsc\n"
 
 
 @guest_test
@@ -105,6 +108,19 @@ def test_three_commands_and_exit_codes(guest):
     rc, out, err = guest.run(["sh", "-c", "cat; echo oops >&2"], input=b"\x00\xffbinary")
     assert (rc, out, err) == (0, b"\x00\xffbinary", b"oops\n")
     assert guest.run(["/nonexistent"]).returncode == 127
+
+
+@guest_test
+def test_channel_survives_device_freeze_and_thaw(guest):
+    """The 8250 channel across dpm freeze + syscore suspend/resume (hibernation with pm_test=core):
+    the device path a preserve-context kexec jump takes (kernel/kexec_core.c, kernel_kexec)."""
+    script = "echo core > /sys/power/pm_test && echo disk > /sys/power/state; echo rc=$?"
+    for _ in range(2):
+        rc, out, err = guest.run(["sh", "-c", script], timeout=60)
+        assert out == b"rc=0\n", err
+        assert guest.run(["sh", "-c", "cat"], input=b"x" * 3000).stdout == b"x" * 3000
+    log = guest.dmesg()
+    assert "Freezing user space processes" in log and "Restarting tasks" in log
 
 
 @guest_test
@@ -201,11 +217,12 @@ def test_fragment_has_the_jump_and_no_smp():
     assert "CONFIG_KEXEC_JUMP=y" in lines and "# CONFIG_SMP is not set" in lines
 
 
-def test_qemu_argv_is_pc_seabios_without_network_and_read_only(tmp_path):
+def test_qemu_argv_is_pc_seabios_without_network_or_virtio(tmp_path):
     argv = guest_mod.qemu_argv("bz", "rd", str(tmp_path))
     line = " ".join(argv)
     assert "-machine pc " in line and "-nic none" in line and "-no-reboot" in line
-    assert "readonly=on" in line and "-bios" not in line  # QEMU's default pc firmware is SeaBIOS
+    assert "-bios" not in line  # QEMU's default pc firmware is SeaBIOS
+    assert "virtio" not in line and "-fsdev" not in line  # virtio devices die at a kexec jump
     assert "physcall.python=%s" % guest_mod.host_python() in line
 
 
@@ -213,3 +230,26 @@ def test_accel_choices():
     assert guest_mod.resolve_accel("auto") == "tcg"
     with pytest.raises(GuestError, match="choose auto, tcg or kvm"):
         guest_mod.resolve_accel("hvf")
+
+
+def test_payload_has_python_tools_libraries_and_checkout():
+    from physcall.vm import payload
+    files, links = payload.collect()
+    assert guest_mod.host_python() in files
+    assert {"/usr/sbin/kexec", "/usr/sbin/hwinfo", "/usr/sbin/vbetool"} <= files
+    assert os.path.join(guest_mod.CHECKOUT, "physcall", "__init__.py") in files
+    assert any(f.endswith("/libc.so.6") for f in files) and links.get("/lib") == "usr/lib"
+    assert not any("/test/" in f or f.endswith(".a") for f in files)
+
+
+def test_ci_deps_list_the_packages_setup_checks():
+    from physcall.vm import host
+    listed = (pathlib.Path(guest_mod.CHECKOUT) / ".ci" / "vm-deps.txt").read_text().split()
+    assert sorted(listed) == sorted(set(host.REQUIRED) | set(host.BUILD_REQUIRED))
+
+
+def test_missing_packages_give_one_error_with_the_install_command(monkeypatch):
+    from physcall.vm import SetupError, host
+    monkeypatch.setitem(host.REQUIRED, "no-such-package", "/nonexistent/physcall-probe")
+    with pytest.raises(SetupError, match=r"apt-get install -y no-such-package"):
+        host.require_packages()
