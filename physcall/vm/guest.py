@@ -99,7 +99,7 @@ def qemu_argv(image, initrd, workdir, memory="256M", accel="tcg", python=None, c
     cmdline = ("console=ttyS0,115200 panic=-1 tsc=reliable rootfstype=ramfs physcall.python=%s"
                % (python or host_python()))
     if console == "stdio":
-        cmdline += " physcall.shell=1"
+        cmdline += " physcall.shell=1 physcall.checkout=%s" % CHECKOUT
     return [
         host.which("qemu-system-x86_64"), "-machine", "pc", "-accel", accel, "-m", str(memory),
         "-nodefaults", "-no-user-config", "-vga", "std", "-display", "none", "-nic", "none",

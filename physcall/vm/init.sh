@@ -18,6 +18,7 @@ for arg in $(cat /proc/cmdline); do
     case "$arg" in
         physcall.python=*) PY="${arg#*=}" ;;
         physcall.shell=1) SHELL_MODE=1 ;;
+        physcall.checkout=*) CHECKOUT="${arg#*=}" ;;
     esac
 done
 
@@ -29,7 +30,9 @@ echo "physcall-init: starting agent: $AGENT"
 if [ "$SHELL_MODE" = 1 ]; then
     $AGENT &
     echo "physcall-init: shell on the console (the host's python, tools and checkout are here); exit reboots"
-    setsid cttyhack sh -c 'cd /; PS1="physcall-guest# " exec sh -i'
+    export PATH="${PY%/*}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" HOME=/tmp
+    export PYTHONPATH="$CHECKOUT"
+    setsid cttyhack sh -c 'cd "${PYTHONPATH:-/}"; PS1="physcall-guest# " exec sh -i'
     reboot -f
 fi
 $AGENT
