@@ -280,8 +280,16 @@ mbox_write:
 3:	movl	$PC_BATCH_MAILBOX_FULL, HDR_status(%rbx)
 	ret
 
-/* descend: run `cur` below long mode and come back here, on the kernel's page tables. */
+/* descend: run `cur` below long mode and come back here, on the kernel's page tables.  The call
+ * loads every 32-bit register, and leaving 64-bit mode leaves R8-R15 and the upper halves undefined
+ * (SDM vol. 3, 9.8.5): what the 64-bit code keeps in registers goes on the stack first. */
 descend:
+	pushq	%rbx
+	pushq	%rbp
+	pushq	%r12
+	pushq	%r13
+	pushq	%r14
+	pushq	%r15
 	movq	%rsp, long_rsp(%rip)
 	pushq	$PC_SEL_CODE32
 	pushq	$down32
@@ -446,6 +454,12 @@ up64:
 	movq	saved_cr3(%rip), %rax
 	movq	%rax, %cr3
 	movq	long_rsp(%rip), %rsp
+	popq	%r15
+	popq	%r14
+	popq	%r13
+	popq	%r12
+	popq	%rbp
+	popq	%rbx
 	ret
 
 /* ------------------------------------------------------------------------------------------- */

@@ -33,6 +33,7 @@ SOURCES = ("physcall.h", "asm-offsets.c", "trampoline.S", "trampoline.ld.S")
 PAGE = abi.PAGE_SIZE
 LOW_LIMIT = 0xA0000            # VGA memory, then option ROMs and the system BIOS up to 1 MiB
 DEFAULT_EBDA = 0x9FC00         # 639 KiB of base memory, what SeaBIOS reports (BDA[0x413])
+ROOT_CACHE = pathlib.Path("/root/.cache/physcall/trampoline")
 MODES = {"real16": abi.MODE_REAL16, "flat32": abi.MODE_FLAT32}
 
 
@@ -70,26 +71,53 @@ def _tool_version(tool):
 
 
 def source_hash():
-    """Hash of the csrc sources and the compiler/linker versions: the cache key."""
+    """Hash of the csrc sources (the first half of the cache key)."""
     h = hashlib.sha256()
     for name in SOURCES:
         h.update(name.encode() + b"\0" + (CSRC / name).read_bytes() + b"\0")
-    for tool in ("gcc", "ld"):
-        h.update(_tool_version(tool).encode())
     return h.hexdigest()[:16]
+
+
+def tools_hash():
+    """Hash of the compiler and linker versions (the second half of the cache key)."""
+    return hashlib.sha256("\n".join(_tool_version(t) for t in ("gcc", "ld")).encode()).hexdigest()[:8]
 
 
 def build_trampoline(force=False):
     """Path of the trampoline ELF, built on first use (gcc -S for the offsets, gcc -c, ld -T).
 
+    ``$PHYSCALL_TRAMPOLINE`` names a prebuilt ELF instead.  Without a compiler (physcall's guest runs
+    from RAM with no gcc) a cached build of the same sources is used.
+
     >>> build_trampoline().name
     'trampoline.elf'
     """
-    out = cache_root() / source_hash()
+    if os.environ.get("PHYSCALL_TRAMPOLINE"):
+        return pathlib.Path(os.environ["PHYSCALL_TRAMPOLINE"])
+    src = source_hash()
+    try:
+        key = "%s-%s" % (src, tools_hash())
+    except BackendError:
+        # physcall's guest carries the host's build (physcall/vm/payload.py) at its host path, and
+        # runs with HOME=/tmp: look in root's cache too.
+        built = sorted(p for root in (cache_root(), ROOT_CACHE) for p in root.glob(src + "-*/trampoline.elf"))
+        if built and not force:
+            return built[-1]
+        raise
+    out = cache_root() / key
     elf = out / "trampoline.elf"
     if elf.exists() and not force:
         return elf
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(out.parent, os.W_OK):
+            raise PermissionError(out.parent)
+    except OSError:                  # a read-only home: build under the temporary directory
+        out = pathlib.Path(tempfile.gettempdir(), "physcall-trampoline", key)
+        elf = out / "trampoline.elf"
+        if elf.exists() and not force:
+            return elf
+        out.parent.mkdir(parents=True, exist_ok=True)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="build-", dir=out.parent))
     try:
         _compile(tmp)

@@ -1,0 +1,225 @@
+"""Runs INSIDE physcall's QEMU guest: real kexec jumps, results as one JSON line on stdout.
+
+``python3 tests/guest/inguest.py CHECK [ARGS]``.  Refuses outside the guest (physcall.safety.in_guest):
+it passes the jump confirmation itself.  The host-side tests compare what it prints with oracles
+(the guest kernel's boot log, /dev/mem, /sys/firmware) that they read on their own.
+"""
+
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+from physcall import abi, image, kexec
+from physcall.call import Buffer, Routine, interrupt
+from physcall.layout import Layout, lay_out
+from physcall.safety import in_guest
+
+SMBIOS_SCAN = """
+    mov esi, 0xF0000
+scan:
+    mov eax, dword ptr [esi]
+    cmp eax, 0x5F4D535F
+    je found
+    cmp eax, 0x334D535F
+    jne skip
+    cmp byte ptr [esi+4], 0x5F
+    je found
+skip:
+    add esi, 16
+    cmp esi, 0x100000
+    jb scan
+    xor eax, eax
+    ret
+found:
+    mov eax, esi
+    mov ecx, 32
+    cld
+    rep movsb
+    ret
+"""
+
+
+def jump(calls, **kw):
+    layout = calls if isinstance(calls, Layout) else lay_out(calls)
+    return kexec.run_kexec(layout, confirm=True, **kw)
+
+
+def regs(outcome):
+    return dict(outcome.regs_out.as_dict(), esp=outcome.extra["esp"], ss=outcome.extra["ss"])
+
+
+def check_int12():
+    out, = jump([interrupt(0x12)])
+    return {"regs": regs(out), "status": out.status, "tsc": out.tsc, "batch": out.extra}
+
+
+def check_e820():
+    entries, ebx = [], 0
+    for _ in range(128):
+        out, = jump([interrupt(0x15, eax=0xE820, ebx=ebx, ecx=24, edx=0x534D4150, es_di=Buffer(24))])
+        r = out.regs_out
+        if r.cf or r.eax != 0x534D4150:
+            break
+        entries.append(out.buffers["es_di"][:r.ecx].hex())
+        ebx = r.ebx
+        if ebx == 0:
+            break
+    return {"entries": entries}
+
+
+def check_smbios():
+    out, = jump([Routine(SMBIOS_SCAN, mode="flat32", edi=Buffer(32))])
+    return {"eax": out.regs_out.eax, "buffer": out.buffers["edi"].hex(), "status": out.status}
+
+
+def check_batch(n=64):
+    calls = [interrupt(0x12) if i % 2 == 0 else interrupt(0x11) for i in range(n)]
+    outs = jump(calls)
+    return {"ax": [o.regs_out.ax for o in outs], "status": [o.status for o in outs],
+            "cf": [o.regs_out.cf for o in outs]}
+
+
+def workload(directory, stop_after):
+    """A shell loop writing files and recording their checksums, for the soak test."""
+    script = ('i=0; while [ ! -e %(d)s/stop ]; do i=$((i+1)); head -c 65536 /dev/urandom > %(d)s/f$i; '
+              'sha256sum %(d)s/f$i >> %(d)s/sums; done; echo $i > %(d)s/count' % {"d": directory})
+    return subprocess.Popen(["sh", "-c", script])
+
+
+def check_soak(n=200):
+    d = "/tmp/physcall-soak"
+    os.makedirs(d, exist_ok=True)
+    proc = workload(d, None)
+    bad, rts = [], []
+    try:
+        for i in range(n):
+            out, = jump([interrupt(0x12)])
+            rts.append(out.tsc.get("round_trip"))
+            if out.status != "returned" or out.regs_out.ax != 639 and i == 0:
+                bad.append((i, out.status, out.regs_out.ax))
+    finally:
+        open(os.path.join(d, "stop"), "w").close()
+        proc.wait(60)
+    verify = subprocess.run(["sha256sum", "-c", "--quiet", os.path.join(d, "sums")],
+                            capture_output=True, text=True)
+    return {"jumps": n, "bad": bad, "files": int(open(os.path.join(d, "count")).read()),
+            "sha_rc": verify.returncode, "sha_err": verify.stdout[-2000:] + verify.stderr[-2000:],
+            "round_trip_min": min(r for r in rts if r), "loaded": kexec.kexec_loaded()}
+
+
+def _empty_layout():
+    return Layout(regions=[], calls=[], stack=None)
+
+
+def round_trips(layout, n):
+    out = []
+    for _ in range(n):
+        box = kexec.Mailbox(image.mailbox_pages_needed(layout))
+        try:
+            img = image.build_image(layout, box.phys, 1, None)
+            kexec.kexec_load(img.entry, img.segments)
+            try:
+                t0 = kexec.rdtsc()
+                kexec.reboot_kexec()
+                t1 = kexec.rdtsc()
+            finally:
+                kexec.kexec_unload()
+        finally:
+            box.close()
+        out.append(t1 - t0)
+    return out
+
+
+def check_bench(n=20):
+    one = lay_out([interrupt(0x12)])
+    many = lay_out([interrupt(0x12)] * 64)
+    with kexec.JumpLock():
+        res = {"floor": round_trips(_empty_layout(), n), "one": round_trips(one, n),
+               "sixty_four": round_trips(many, n)}
+    return {k: {"min": min(v), "median": statistics.median(v)} for k, v in res.items()}
+
+
+def check_load_elf(path):
+    """Debian's kexec-tools loads `physcall build`'s ELF; then unload (a jump is not needed here)."""
+    lay = lay_out([interrupt(0x12)])
+    image.write_elf(lay, path)
+    runs = {}
+    for style in ("--args-none", None):
+        argv = ["kexec", "--load-preserve-context", "--mem-max=0x9ffff", path] + ([style] if style else [])
+        p = subprocess.run(argv, capture_output=True, text=True)
+        loaded = kexec.kexec_loaded()
+        subprocess.run(["kexec", "-u"], capture_output=True)
+        runs[style or "default"] = {"rc": p.returncode, "err": p.stderr[-1500:], "loaded": loaded,
+                                    "after_unload": kexec.kexec_loaded()}
+    return runs
+
+
+def check_refusals(elf_path):
+    """Each refusal, and /sys/kernel/kexec_loaded after it."""
+    from physcall.errors import ConfirmationRequired, LayoutError, PreflightError
+    res = {}
+    lay = lay_out([interrupt(0x12)])
+    try:
+        kexec.run_kexec(lay)
+        res["no_confirm"] = "jumped"
+    except ConfirmationRequired:
+        res["no_confirm"] = "refused"
+    res["no_confirm_loaded"] = kexec.kexec_loaded()
+    bad = Layout(regions=[(0x500, b"\xcb")], calls=lay.calls, stack=None)
+    try:
+        jump(bad)
+        res["page0"] = "jumped"
+    except LayoutError as exc:
+        res["page0"] = "refused: %s" % exc
+    res["page0_loaded"] = kexec.kexec_loaded()
+    image.write_elf(lay, elf_path)                 # someone else's image: kexec-tools loads it
+    p = subprocess.run(["kexec", "--load-preserve-context", "--mem-max=0x9ffff", elf_path, "--args-none"],
+                       capture_output=True, text=True)
+    res["other_loaded_rc"] = p.returncode
+    res["other_loaded"] = kexec.kexec_loaded()
+    try:
+        jump(lay)
+        res["other"] = "jumped"
+    except PreflightError as exc:
+        res["other"] = "refused: %s" % exc
+    res["other_still_loaded"] = kexec.kexec_loaded()
+    out, = jump(lay, force=True)
+    res["forced_ax"] = out.regs_out.ax
+    res["forced_loaded"] = kexec.kexec_loaded()
+    return res
+
+
+def check_disable_then_refuse():
+    """kexec_load_disabled=1 (irreversible until reboot: run last, or in a guest of its own)."""
+    from physcall.errors import PreflightError
+    with open("/proc/sys/kernel/kexec_load_disabled", "w") as f:
+        f.write("1")
+    try:
+        jump([interrupt(0x12)])
+        return {"result": "jumped", "loaded": kexec.kexec_loaded()}
+    except PreflightError as exc:
+        return {"result": "refused", "message": str(exc), "loaded": kexec.kexec_loaded()}
+
+
+CHECKS = {"refusals": check_refusals, "disable": check_disable_then_refuse, "int12": check_int12, "e820": check_e820, "smbios": check_smbios, "batch": check_batch,
+          "soak": check_soak, "bench": check_bench, "load_elf": check_load_elf}
+
+
+def main(argv):
+    if not in_guest():
+        sys.stderr.write("inguest.py: refusing: not inside physcall's QEMU guest (physcall.guest=1)\n")
+        return 3
+    name, args = argv[0], [int(a) if a.isdigit() else a for a in argv[1:]]
+    started = time.monotonic()
+    result = CHECKS[name](*args)
+    result["seconds"] = time.monotonic() - started
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
