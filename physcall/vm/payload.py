@@ -115,6 +115,8 @@ def collect():
     for path in _distribution_files(DISTRIBUTIONS) + TOOLS + DATA:
         c.add(path)
     c.add_tree(CHECKOUT, skip={".pytest_cache", ".hypothesis", ".venv"})
+    from physcall import image            # the guest has no gcc: it takes the host's trampoline build
+    c.add_tree(str(image.build_trampoline().parent))
     for lib in _needed_libraries(sorted(f for f in c.files if _is_elf(f))):
         c.add(lib)
     return c.files, c.links
