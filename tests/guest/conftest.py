@@ -21,7 +21,7 @@ def boot(**kw):
     import physcall.vm
     physcall.vm.setup(progress=logging.getLogger("physcall.vm").warning)
     image.build_trampoline()          # the guest sees the host's cache read-only: build it here
-    return physcall.vm.Guest(memory=kw.pop("memory", "256M"), append=GUEST_TOKEN, **kw)
+    return physcall.vm.Guest(memory=kw.pop("memory", "512M"), append=GUEST_TOKEN, **kw)
 
 
 @pytest.fixture(scope="session")

@@ -55,8 +55,7 @@ def test_batch_of_64(jump_guest):
 def test_200_jumps_under_file_load(jump_guest):
     res = inguest(jump_guest, "soak", 200, timeout=1200)
     assert res["bad"] == [] and res["jumps"] == 200
-    assert res["sha_rc"] == 0, res["sha_err"]
-    assert res["files"] > 0 and res["loaded"] is False
+    assert res["lost"] == [] and res["writes"] > 16 and res["loaded"] is False
     log = jump_guest.dmesg()
     assert not BAD_LOG.search(log), BAD_LOG.search(log).group(0)
     assert jump_guest.run(["true"]).returncode == 0
@@ -64,8 +63,12 @@ def test_200_jumps_under_file_load(jump_guest):
 
 def test_kexec_tools_loads_our_elf(jump_guest):
     res = inguest(jump_guest, "load_elf", "/tmp/physcall-int12.elf")
-    assert any(r["rc"] == 0 and r["loaded"] for r in res.values()), res
+    res.pop("seconds")
+    assert res["--args-none"]["rc"] == 0 and res["--args-none"]["loaded"], res
     assert all(r["after_unload"] is False for r in res.values())
+    # `kexec -e` (kexec-tools 2.0.25) fails with EBADF before jumping in this guest; the load and
+    # unload above are what this test pins.  The guest must answer either way.
+    assert jump_guest.run(["true"]).returncode == 0
 
 
 def test_refusals_leave_nothing_loaded(jump_guest):
