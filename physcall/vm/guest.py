@@ -125,6 +125,14 @@ def join_initrd(parts, workdir):
     return path
 
 
+def site_dirs():
+    """This process's site-packages: a venv's are not the base interpreter's, which the guest runs,
+    so they go on the guest's PYTHONPATH (payload.py packs the dependencies from there)."""
+    import sysconfig
+    paths = sysconfig.get_paths()
+    return sorted({paths["purelib"], paths["platlib"]})
+
+
 def host_python():
     """The real interpreter behind this process (not a pyenv shim): the guest runs the same file."""
     return os.path.realpath(sys.executable)
@@ -252,7 +260,7 @@ class Guest:
             raise GuestError("physcall vm: the guest is not running (closed or crashed); start a new Guest")
         self._next_id += 1
         data = input.encode() if isinstance(input, str) else (input or b"")
-        full_env = {"PYTHONPATH": self.workdir}
+        full_env = {"PYTHONPATH": os.pathsep.join([self.workdir] + site_dirs())}
         full_env.update(env or {})
         self._send({"id": self._next_id, "op": "run", "argv": [str(a) for a in argv], "timeout": timeout,
                     "stdin_b64": base64.b64encode(data).decode(), "cwd": cwd or self.workdir, "env": full_env})
