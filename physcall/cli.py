@@ -191,7 +191,7 @@ def format_result(result):
     """A table for people: registers, flags, buffers (hex dump) and the dry-run verdict."""
     regs = result.regs
     out = ["%s  [%s]%s" % (result.call.describe(), result.backend,
-                           "  (CF set: the service reports failure)" if regs.cf else "")]
+                           "  (CF=1: a failure, for services that report through CF)" if regs.cf else "")]
     row = ["%-6s %08x" % (name, getattr(regs, name)) for name in FIELDS]
     out.extend("  " + "   ".join(row[i:i + 4]) for i in range(0, len(row), 4))
     out.append("  flags  " + " ".join(n for n, m in _FLAG_NAMES if regs.eflags & m) or "-")
