@@ -12,6 +12,9 @@ SECTIONS
 {
 	. = PC_TRAMPOLINE_BASE;
 	.text : { *(.text.entry) *(.text) *(.text.*) } :image
+	/* Data on pages of its own: a write next to code is self-modifying code to the CPU (a
+	 * pipeline flush on hardware, a retranslation of the whole page under QEMU's TCG). */
+	. = ALIGN(PC_PAGE_SIZE);
 	.data : { *(.rodata*) *(.data) *(.data.*) *(.bss) *(COMMON) } :image
 	pc_image_end = .;
 	/DISCARD/ : { *(.note*) *(.comment) *(.eh_frame*) }
