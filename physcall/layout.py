@@ -22,10 +22,7 @@ from .asm import asm
 from .call import PAIR, Call, FarCall, Interrupt, Routine
 from .errors import LayoutError
 
-try:  # one source of truth: csrc/physcall.h, read through cffi
-    from .abi import BATCH_BASE, BATCH_LIMIT, MAX_CALLS
-except ImportError:  # the ABI module is not built yet: the values it will carry
-    BATCH_BASE, BATCH_LIMIT, MAX_CALLS = 0x20000, 0x90000, 256
+from .abi import BATCH_BASE, BATCH_LIMIT, MAX_CALLS   # one source of truth: csrc/physcall.h
 
 STACK_SIZE = 0x4000          # 16 KiB: SeaBIOS's VBE and disk paths want a few KiB of the caller's stack
 REAL_MODE_LIMIT = 0x100000

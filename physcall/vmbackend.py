@@ -32,11 +32,14 @@ class Outcome:
 class Session:
     """One guest kept up for many calls: ``with Session() as vm: vm.invoke(...)``."""
 
-    def __init__(self, **guest_options):
+    def __init__(self, guest=None, **guest_options):
+        """``guest``: an already running physcall.vm.Guest booted with physcall.guest=1 (kept open)."""
         self.guest_options = guest_options
-        self.guest = None
+        self.guest, self._owned = guest, guest is None
 
     def __enter__(self):
+        if self.guest is not None:
+            return self
         from . import image
         from .safety import GUEST_TOKEN
         from .vm import Guest
@@ -51,7 +54,7 @@ class Session:
         self.close()
 
     def close(self):
-        if self.guest is not None:
+        if self.guest is not None and self._owned:
             guest, self.guest = self.guest, None
             guest.__exit__(None, None, None)
 
