@@ -200,10 +200,22 @@ def format_result(result):
         out.extend("    %04x  %-48s %s" % (i, data[i:i + 16].hex(" "), _printable(data[i:i + 16]))
                    for i in range(0, min(len(data), 256), 16))
     if result.timing:
-        out.append("  timing " + ", ".join("%s=%s" % kv for kv in result.timing.items()))
+        out.append("  timing " + format_timing(result.timing))
     if result.report is not None:
         out.append("  dry run: " + str(result.report).replace("\n", "\n    "))
     return "\n".join(out)
+
+
+def format_timing(timing):
+    """TSC cycles of the round trip, the image and the call; milliseconds where the clock is known."""
+    mhz = timing.get("tsc_mhz")
+    parts = []
+    for key, label in (("round_trip", "round trip"), ("image", "in the image"), ("call", "the call")):
+        if isinstance(timing.get(key), int):
+            cycles = timing[key]
+            ms = " (%.3f ms)" % (cycles / mhz / 1000) if mhz else ""
+            parts.append("%s %d cycles%s" % (label, cycles, ms))
+    return ", ".join(parts) or ", ".join("%s=%s" % kv for kv in timing.items())
 
 
 _FLAG_NAMES = (("CF", CF), ("PF", PF), ("AF", AF), ("ZF", ZF), ("SF", SF), ("IF", IF), ("DF", DF),

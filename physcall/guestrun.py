@@ -28,9 +28,23 @@ def main():
 
 def _timing(outcome):
     tsc = getattr(outcome, "tsc", None)
-    if isinstance(tsc, dict):
-        return dict(tsc)
-    return {"tsc": tsc} if tsc is not None else {}
+    timing = dict(tsc) if isinstance(tsc, dict) else ({"tsc": tsc} if tsc is not None else {})
+    mhz = tsc_mhz()
+    if mhz:
+        timing["tsc_mhz"] = mhz
+    return timing
+
+
+def tsc_mhz(path="/proc/cpuinfo"):
+    """The CPU clock from /proc/cpuinfo ("cpu MHz"): TSC cycles to time, approximately."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("cpu MHz"):
+                    return float(line.split(":")[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 if __name__ == "__main__":
