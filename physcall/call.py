@@ -110,7 +110,7 @@ class Routine(Call):
             raise ValueError("Routine needs assembly source text, got %r" % (source,))
         self.source, self.entry = source, entry
         super().__init__(mode, regs)
-        self.ds_given = "ds" in regs
+        self.ds_given = any(name == "ds" or name.startswith("ds_") for name in regs)
 
     def describe(self):
         first = next((l.strip() for l in self.source.splitlines() if l.strip()), "")

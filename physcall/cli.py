@@ -54,7 +54,7 @@ def _parser():
     parser.add_argument("-v", "--verbose", action="store_true", help="log what physcall does")
     sub = parser.add_subparsers(metavar="COMMAND")
     p = sub.add_parser("int", help="call a BIOS interrupt: physcall int 0x15 eax=0xe820 ...")
-    p.add_argument("vector", type=_int, help="interrupt vector, e.g. 0x12")
+    p.add_argument("vector", type=_vector, help="interrupt vector: 0x12 or 12h")
     _common(p)
     p.set_defaults(func=_cmd_int)
     p = sub.add_parser("run", help="run an assembly routine (.s/.asm) or a Python file defining CALLS")
@@ -96,6 +96,18 @@ def _int(text):
         return int(text, 0)
     except ValueError:
         raise argparse.ArgumentTypeError("%r is not a number (use 18, 0x12 or 0o22)" % text)
+
+
+def _vector(text):
+    """A vector in hex as BIOS documentation writes it; a bare decimal >= 10 is ambiguous."""
+    low = text.lower()
+    if low.endswith("h") and low[:-1]:
+        return _int("0x" + low[:-1])
+    if low.isdigit() and int(low) >= 10:
+        raise argparse.ArgumentTypeError(
+            "vector %r is ambiguous: write 0x%s (or %sh) for int %sh, or %#x for decimal %s"
+            % (text, low, low, low, int(low), low))
+    return _int(text)
 
 
 def parse_regs(items, buffers=()):

@@ -112,12 +112,11 @@ def build_trampoline(force=False):
         out.parent.mkdir(parents=True, exist_ok=True)
         if not os.access(out.parent, os.W_OK):
             raise PermissionError(out.parent)
-    except OSError:                  # a read-only home: build under the temporary directory
-        out = pathlib.Path(tempfile.gettempdir(), "physcall-trampoline", key)
+    except OSError:
+        # A read-only home: build in a private (0700) temporary directory, never a shared fixed path
+        # that another user could fill with an image for root to jump into.
+        out = pathlib.Path(tempfile.mkdtemp(prefix="physcall-trampoline-")) / key
         elf = out / "trampoline.elf"
-        if elf.exists() and not force:
-            return elf
-        out.parent.mkdir(parents=True, exist_ok=True)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="build-", dir=out.parent))
     try:
         _compile(tmp)

@@ -18,6 +18,8 @@ BACKENDS = ("emulator", "kexec", "vm")
 ALIASES = {"emu": "emulator", "unicorn": "emulator", "dry": "emulator", "real": "kexec",
            "qemu": "vm", "guest": "vm"}
 EMULATOR_OPTIONS = ("firmware", "budget", "trace", "policy")
+BACKEND_OPTIONS = {"emulator": (), "kexec": ("confirm", "force", "timeout", "checks"),
+                   "vm": ("confirm", "force", "timeout", "session", "memory", "accel")}
 
 
 def normalize_backend(name):
@@ -46,6 +48,11 @@ def invoke(calls, backend="emulator", verify=True, **options):
         raise ConfirmationRequired(
             "a real jump on this machine needs explicit confirmation: pass confirm=True (CLI: --yes) "
             "after `physcall check`; to try it safely use backend='vm' (physcall's QEMU guest)")
+    unknown = sorted(set(options) - set(EMULATOR_OPTIONS) - set(BACKEND_OPTIONS[backend]))
+    if unknown:
+        raise TypeError("invoke(backend=%r) got unknown option%s %s; it takes %s"
+                        % (backend, "s" if len(unknown) > 1 else "", ", ".join(unknown),
+                           ", ".join(EMULATOR_OPTIONS + BACKEND_OPTIONS[backend])))
     layout = lay_out(calls)
     emu = {k: options.pop(k) for k in EMULATOR_OPTIONS if k in options}
     reports = [None] * len(layout.calls)
@@ -55,6 +62,12 @@ def invoke(calls, backend="emulator", verify=True, **options):
         results = [_result(p, o, "emulator", o.report) for p, o in zip(layout.calls, reports)]
     else:
         outcomes = _real(backend, layout, options)
+        for placed, outcome in zip(layout.calls, outcomes):
+            if getattr(outcome, "returned", True) is False or getattr(outcome, "status", "returned") \
+                    not in ("returned", None):
+                raise BackendError("call %d (%s) did not return on the %s backend (status %s); its "
+                                   "registers would be meaningless" % (placed.index, placed.call.describe(),
+                                                                       backend, outcome.status))
         dry = [getattr(o, "report", None) for o in reports]
         results = [_result(p, o, backend, r) for p, o, r in zip(layout.calls, outcomes, dry)]
     return results[0] if single else results

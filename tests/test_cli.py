@@ -91,3 +91,15 @@ def test_check_json_on_this_machine_names_a_fix_for_each_failure():
     assert proc.returncode == (0 if doc["ok"] else 1)
     assert {c["name"] for c in doc["checks"]} >= {"root", "kexec-jump", "legacy-bios", "nothing-loaded"}
     assert all(c["fix"] for c in doc["checks"] if c["ok"] is False)
+
+
+def test_ambiguous_decimal_vector_is_refused():
+    proc = physcall("int", "12", check=False)
+    assert proc.returncode == 2 and "0x12" in proc.stderr and "12h" in proc.stderr
+    assert json.loads(physcall("int", "12h", "--json").stdout)["results"][0]["regs"]["eax"] & 0xFFFF == 639
+
+
+def test_unknown_invoke_option_is_a_type_error():
+    import physcall
+    with pytest.raises(TypeError, match="budgt.*budget"):
+        physcall.invoke(physcall.interrupt(0x12), budgt=5)

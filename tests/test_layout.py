@@ -65,3 +65,9 @@ def test_too_much_is_a_layout_error_with_a_fix():
 def test_bad_calls_are_clear_value_errors(make, msg):
     with pytest.raises(ValueError, match=msg):
         make()
+
+
+def test_ds_pair_buffer_keeps_its_segment():
+    import physcall
+    out = physcall.invoke(Routine("lodsb\nret", ds_si=Buffer(data=b"\x42")))
+    assert out.regs.al == 0x42
