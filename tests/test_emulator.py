@@ -237,3 +237,29 @@ def test_snapshot_loaders(tmp_path):
     loaded = from_raw(str(path))
     assert loaded.low == fw.low
     assert (0x9FC00, 0xA0000) in [(lo, hi) for lo, hi, _ in snapshot_writable(fw.low)]
+
+
+# -- review findings: what a real machine must never receive, and what a linear scan cannot see ---------
+
+@pytest.mark.parametrize("src, reason", [
+    ("mov dx, 0xcf9\nmov al, 6\nout dx, al\nret", "resets the machine"),
+    ("mov al, 0xfe\nout 0x64, al\nret", "reset line"),
+    ("in al, 0x92\nor al, 1\nout 0x92, al\nret", "fast reset"),
+    ("int 0x19\nret", "bootstrap loader"),
+    ("mov ax, 0x5307\nmov bx, 1\nmov cx, 3\nint 0x15\nret", "power off"),
+    ("jmp l1\n.byte 0xb8\nl1: wrmsr\nret", "wrmsr"),
+])
+def test_resets_and_hidden_privileged_instructions_are_refused(src, reason):
+    import physcall
+    with pytest.raises(physcall.VerificationError) as err:
+        physcall.invoke(physcall.Routine(src))
+    assert reason in "; ".join(err.value.report.reasons)
+
+
+def test_code_written_into_a_buffer_and_run_is_checked():
+    import physcall
+    # writes `lgdt [0]` + `retf` into its buffer, then far-calls it
+    src = ("mov dword ptr es:[di], 0x0016010f\nmov word ptr es:[di+4], 0xcb00\n"
+           "push es\npush di\nmov bp, sp\nlcall [bp]\nadd sp, 4\nret")
+    with pytest.raises(physcall.VerificationError, match="lgdt"):
+        physcall.invoke(physcall.Routine(src, es_di=physcall.Buffer(16)))

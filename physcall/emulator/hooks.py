@@ -12,7 +12,7 @@ from unicorn import x86_const as X
 
 from ..regs import IF, TF
 from .firmware import STUB_TRAP_PORT
-from .policy import contains
+from .policy import contains, dangerous_interrupt, dangerous_out, static_check
 
 SENTINEL_CS, SENTINEL_IP = 0xFFFF, 0x0010       # FFFF:0010 = linear 0x100000, where no call goes
 SENTINEL = (SENTINEL_CS << 4) + SENTINEL_IP
@@ -37,6 +37,8 @@ def changed(old, new, base, chunk=256):
     [(258, 259), (261, 262)]
     """
     out = []
+    if old == new:                  # the common case (VGA RAM, EBDA untouched): one C compare
+        return out
     for at in range(0, len(old), chunk):
         a, b = old[at:at + chunk], new[at:at + chunk]
         if a == b:
@@ -74,6 +76,9 @@ class Hooks:
                                     "wrong address: stack unbalanced?)" % (lin - 1))
         cs, ip = uc.reg_read(X.UC_X86_REG_CS) & 0xFFFF, uc.reg_read(X.UC_X86_REG_EIP) & 0xFFFF
         ax = uc.reg_read(X.UC_X86_REG_EAX) & 0xFFFF
+        danger = dangerous_interrupt(vector, ax)
+        if danger:
+            return self._stop(call, "%s (at %s)" % (danger, where))
         call.report.interrupt(vector, ax, cs, (ip - length) & 0xFFFF)
         call.last_ax[vector] = ax
         self._push_frame(call, cs, ip)
@@ -131,10 +136,37 @@ class Hooks:
             return
         if self._port_refused(call, "out", port, size):
             return
+        danger = dangerous_out(port, value)
+        if danger:
+            return self._stop(call, "out %#x to port %04xh at %s: %s" % (value, port, self._where()[0],
+                                                                        danger))
         dev = self.devices.get(port)
         if dev is not None:
             dev.write(port, size, value)
         call.report.port("out", port, size, value)
+
+    def _on_edge(self, uc, cur, prev, data):
+        """Unicorn chained two translated blocks: check those that lie in the batch window for
+        privileged instructions.  This sees what really runs, which a front-to-back read of the
+        routine's bytes does not (overlapping instructions, code written into a buffer at run time).
+        The check may come after the block ran in the emulator: harmless, only the verdict counts."""
+        call = self._call
+        if call is None or call.stopped:
+            return
+        lo, hi = call.layout.window
+        for tb in (prev, cur):
+            if tb.size and lo <= tb.pc < hi:
+                self._check_block(call, tb.pc, tb.size)
+
+    def _check_block(self, call, address, size):
+        mode = "flat32" if self.uc.reg_read(X.UC_X86_REG_CR0) & 1 else "real16"
+        key = (address, bytes(self.uc.mem_read(address, size)), mode)
+        if key in self._checked_blocks:
+            return
+        self._checked_blocks.add(key)
+        found = static_check(key[1], address, mode)
+        if found:
+            self._stop(call, "privileged or mode-changing instruction executed: %s" % found[0])
 
     def _on_forbidden_write(self, uc, access, address, size, value, data):
         self._dirty.append((address, address + size))

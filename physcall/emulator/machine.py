@@ -23,7 +23,7 @@ import logging
 import struct
 from dataclasses import dataclass
 
-from unicorn import (UC_ARCH_X86, UC_HOOK_CODE, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_UNMAPPED,
+from unicorn import (UC_ARCH_X86, UC_HOOK_CODE, UC_HOOK_EDGE_GENERATED, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_UNMAPPED,
                      UC_HOOK_MEM_WRITE, UC_MODE_32, Uc, UcError)
 from unicorn import x86_const as X
 
@@ -106,6 +106,10 @@ class Machine(Hooks):
         uc.hook_add(UC_HOOK_INSN, self._on_in, None, 1, 0, X.UC_X86_INS_IN)
         uc.hook_add(UC_HOOK_INSN, self._on_out, None, 1, 0, X.UC_X86_INS_OUT)
         uc.hook_add(UC_HOOK_MEM_UNMAPPED, self._on_unmapped)
+        # Blocks are checked when Unicorn translates and chains them, not each time they run: the
+        # check costs nothing in a loop, and code rewritten at run time is translated (so checked) anew.
+        uc.hook_add(UC_HOOK_EDGE_GENERATED, self._on_edge)
+        self._checked_blocks = set()
         self._load_high()
 
     # -- memory -------------------------------------------------------------------------------
@@ -164,6 +168,7 @@ class Machine(Hooks):
 
     def _run_batch(self, layout, exact):
         self._exact = exact
+        self._checked_blocks = set()
         self.reset()
         self._dirty += [tuple(layout.window), tuple(layout.stack)]
         self._dirty += [(lo, hi) for lo, hi, *_ in self.firmware.writable]
@@ -248,7 +253,8 @@ class Machine(Hooks):
         self._write_hooks = (allowed, handles)
 
     def _call_hooks(self, placed):
-        """Hooks for this call only: the ret sites of the user's routine (stack balance), tracing."""
+        """Hooks for this call only: the ret sites of the user's routine (stack balance), blocks run
+        in the batch window (privileged instructions), tracing."""
         hooks = []
         if placed.routine:
             lo, hi = placed.routine

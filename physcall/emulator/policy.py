@@ -106,6 +106,35 @@ def _privileged(insn):
     return insn.mnemonic == "mov" and _CONTROL.match(insn.op_str) is not None
 
 
+# What a dry run must never pass on to a real machine: a reset or power-off.  The emulator answers
+# these ports harmlessly, so without this check such a routine would look fine and then reset the
+# host on the kexec backend.
+def dangerous_out(port, value):
+    """Why writing ``value`` to ``port`` would reset or power off a PC, or None.
+
+    >>> dangerous_out(0xCF9, 0x06)
+    'reset control register 0cf9h (bit 2 set): resets the machine'
+    """
+    if port == 0xCF9 and value & 0x04:
+        return "reset control register 0cf9h (bit 2 set): resets the machine"
+    if port == 0x64 and value & 0xF0 == 0xF0 and not value & 0x01:
+        return "keyboard controller command %02xh pulses the CPU reset line" % value
+    if port == 0x92 and value & 0x01:
+        return "port 92h bit 0 (fast reset): resets the CPU"
+    return None
+
+
+def dangerous_interrupt(vector, ax):
+    """Why ``int vector`` with AX would reboot or power off the machine, or None (RBIL entries)."""
+    if vector == 0x19:
+        return "int 19h is the bootstrap loader: it reboots into the boot sector"
+    if vector == 0x18:
+        return "int 18h (boot failure / ROM BASIC) does not return to the caller"
+    if vector == 0x15 and ax == 0x5307:
+        return "int 15h ax=5307h (APM set power state) can suspend or power off the machine"
+    return None
+
+
 def ret_sites(code, start, mode):
     """Addresses of near ``ret`` instructions in a routine's bytes (for the stack-balance check)."""
     return [insn.address for insn in _disassembler(mode).disasm(code, start)
