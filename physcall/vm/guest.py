@@ -125,6 +125,21 @@ def join_initrd(parts, workdir):
     return path
 
 
+TMP_PREFIX = "physcall-vm-"
+
+
+def _sweep_stale():
+    """Remove private directories of guests whose owner died without cleaning up (SIGKILL: the
+    kernel took QEMU with it through PDEATHSIG, but nothing removed the ~90 MB initrd)."""
+    for path in pathlib.Path(tempfile.gettempdir()).glob(TMP_PREFIX + "*"):
+        try:
+            pid = int((path / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue                         # not ours to judge (or being created right now)
+        if not os.path.exists("/proc/%d" % pid):
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def site_dirs():
     """This process's site-packages: a venv's are not the base interpreter's, which the guest runs,
     so they go on the guest's PYTHONPATH (payload.py packs the dependencies from there)."""
@@ -157,15 +172,17 @@ class Guest:
         self.grace = GRACE
         self.proc = self._sock = None
         self._buf, self._next_id = b"", 0
-        self.tmpdir = tempfile.mkdtemp(prefix="physcall-vm-")  # mkdtemp makes it 0700
+        _sweep_stale()
+        self.tmpdir = tempfile.mkdtemp(prefix=TMP_PREFIX)  # mkdtemp makes it 0700
+        with open(os.path.join(self.tmpdir, "owner.pid"), "w") as f:
+            f.write(str(os.getpid()))
         self.serial_log = os.path.join(self.tmpdir, "serial.log")
         _LIVE.add(self)
         try:
             self._boot(timeout, append)
         except BaseException:
-            self._kill()
-            if self.proc is None:  # nothing started, no logs worth keeping
-                shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self._kill()                # copies the logs to the cache: the 90 MB initrd can go
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
             raise
 
     def _boot(self, timeout, append):
@@ -238,9 +255,9 @@ class Guest:
     def _fail(self, message, cls=GuestError):
         """Kill QEMU, keep the logs, raise ``cls`` naming both logs and the last console lines."""
         self._kill()
-        tail = _tail(self.serial_log) or _tail(os.path.join(self.tmpdir, "qemu.log"))
+        tail = _tail(self.serial_log) or _tail(str(host.cache_dir("logs") / "qemu-last.log"))
         raise cls("physcall vm: %s\n  serial log: %s\n  qemu log: %s\n  last console lines:\n%s"
-                  % (message, self.serial_log, os.path.join(self.tmpdir, "qemu.log"), tail))
+                  % (message, self.serial_log, host.cache_dir("logs") / "qemu-last.log", tail))
 
     def _timeout(self, what):
         self._fail("timed out %s; QEMU was killed" % what, GuestTimeout)
@@ -315,6 +332,9 @@ class Guest:
             self._sock = None
         if os.path.isfile(self.serial_log) and self.tmpdir in self.serial_log:
             self.serial_log = str(shutil.copy(self.serial_log, host.cache_dir("logs") / "serial-last.log"))
+        qemu_log = os.path.join(self.tmpdir, "qemu.log")
+        if os.path.isfile(qemu_log):
+            shutil.copy(qemu_log, host.cache_dir("logs") / "qemu-last.log")
 
     def __enter__(self):
         return self

@@ -147,6 +147,7 @@ def test_hung_agent_times_out_and_leaves_no_qemu(vm_setup):
         g.run(["true"])
     assert "Linux version 6.12" in g.dmesg()  # post-mortem: the kept serial log
     g.close()
+    assert not os.path.exists(g.tmpdir)       # the private dir (and its ~90 MB initrd) is gone
 
 
 @guest_test
@@ -155,13 +156,14 @@ def test_killed_owner_takes_qemu_with_it(vm_setup, tmp_path):
         import sys, time
         from physcall.vm import Guest
         g = Guest()
-        print(g.proc.pid, flush=True)
+        print(g.proc.pid, g.tmpdir, flush=True)
         time.sleep(600)
     """)
     owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
                              env=dict(os.environ, PYTHONPATH=guest_mod.CHECKOUT))
     try:
-        pid = int(owner.stdout.readline())
+        pid, tmpdir = owner.stdout.readline().split()
+        pid = int(pid)
         assert qemu_alive(pid)
     finally:
         owner.send_signal(signal.SIGKILL)
@@ -170,6 +172,8 @@ def test_killed_owner_takes_qemu_with_it(vm_setup, tmp_path):
     while qemu_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not qemu_alive(pid)
+    guest_mod._sweep_stale()                 # what the next Guest() does first
+    assert not os.path.exists(tmpdir)
 
 
 @guest_test
