@@ -59,15 +59,30 @@ def require_packages(build=False):
 
 def debian_archive_uri():
     """The host's own Debian archive URI (the one serving ``.../debian``), never a literal mirror name."""
+    if os.environ.get("PHYSCALL_DEBIAN_URI"):
+        return os.environ["PHYSCALL_DEBIAN_URI"].rstrip("/")
     for text in _source_texts():
         for uri in re.findall(r"(?:URIs:|^deb(?:\s+\[[^\]]*\])?)\s+(\S+)", text, re.M):
-            if uri.rstrip("/").endswith("/debian"):
-                return uri.rstrip("/")
+            for candidate in _expand_mirror(uri):
+                if candidate.rstrip("/").endswith("/debian"):
+                    return candidate.rstrip("/")
     raise SetupError(
         "physcall vm: no Debian archive URI found in %s or %s\n"
-        "  fix: add the Debian archive (a URI ending in /debian) to the host's apt sources"
+        "  fix: add the Debian archive (a URI ending in /debian) to the host's apt sources, or set "
+        "PHYSCALL_DEBIAN_URI"
         % (DEB_SOURCES, SOURCES_LIST)
     )
+
+
+def _expand_mirror(uri):
+    """``mirror+file:/etc/apt/mirrors/debian.list`` (Debian's cloud images) names a file of URIs."""
+    if not uri.startswith("mirror+file:"):
+        return [uri]
+    try:
+        lines = pathlib.Path(uri[len("mirror+file:"):]).read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    return [line.split()[0] for line in lines if line.strip() and not line.startswith("#")]
 
 
 def _source_texts():
