@@ -233,8 +233,10 @@ def run_kexec(layout, *, confirm=False, force=False, timeout=60.0, checks=True):
         raise ConfirmationRequired("a real jump on this machine needs confirm=True (CLI: --yes); it can reset "
                                    "the machine if kernel or firmware disagree: run `physcall check` first, "
                                    "or use backend='vm' (physcall's QEMU guest)")
+    if checks:          # first outside the lock, so that a non-root caller hears why, not EACCES
+        preflight.require(force=force)
     with JumpLock(timeout=timeout):
-        if checks:
+        if checks:      # and again under it: another process may have loaded an image meanwhile
             preflight.require(force=force)
         outcomes, _ = _jump(layout)
     return outcomes

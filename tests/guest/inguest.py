@@ -232,6 +232,61 @@ def check_refusals(elf_path):
     return res
 
 
+NOT_ROOT = """
+import json, os, sys
+os.setgid(65534); os.setuid(65534)
+from physcall import kexec
+from physcall.call import interrupt
+from physcall.errors import PhyscallError
+from physcall.layout import lay_out
+try:
+    kexec.run_kexec(lay_out([interrupt(0x12)]), confirm=True)
+    print(json.dumps({"result": "jumped"}))
+except PhyscallError as exc:
+    print(json.dumps({"result": "refused", "type": type(exc).__name__, "message": str(exc)}))
+"""
+
+
+def check_error_paths():
+    """Refusals that need a live kernel: not root, the lock held elsewhere, a failure after the load."""
+    from physcall.errors import BackendError
+    res = {}
+    lay = lay_out([interrupt(0x12)])
+    p = subprocess.run([sys.executable, "-c", NOT_ROOT], capture_output=True, text=True)
+    res["not_root"] = json.loads(p.stdout.strip().splitlines()[-1]) if p.returncode == 0 else p.stderr[-2000:]
+    res["not_root_loaded"] = kexec.kexec_loaded()
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom physcall import kexec\n"
+                               "with kexec.JumpLock():\n    print('held', flush=True)\n    time.sleep(30)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        holder.stdout.readline()
+        try:
+            jump(lay, timeout=0.5)
+            res["locked"] = "jumped"
+        except BackendError as exc:
+            res["locked"] = "refused: %s" % exc
+    finally:
+        holder.kill()
+        holder.wait()
+    res["locked_loaded"] = kexec.kexec_loaded()
+    real = kexec.reboot_kexec
+    def broken():
+        res["loaded_at_failure"] = kexec.kexec_loaded()
+        raise OSError(5, "injected failure after kexec_load")
+    kexec.reboot_kexec = broken
+    try:
+        jump(lay)
+        res["after_load"] = "jumped"
+    except OSError as exc:
+        res["after_load"] = "raised: %s" % exc
+    finally:
+        kexec.reboot_kexec = real
+    res["after_load_loaded"] = kexec.kexec_loaded()
+    with kexec.JumpLock(timeout=0):              # the lock was released on the error path
+        res["lock_free"] = True
+    return res
+
+
 def check_disable_then_refuse():
     """kexec_load_disabled=1 (irreversible until reboot: run last, or in a guest of its own)."""
     from physcall.errors import PreflightError
@@ -244,7 +299,7 @@ def check_disable_then_refuse():
         return {"result": "refused", "message": str(exc), "loaded": kexec.kexec_loaded()}
 
 
-CHECKS = {"refusals": check_refusals, "disable": check_disable_then_refuse, "int12": check_int12, "e820": check_e820, "smbios": check_smbios, "batch": check_batch,
+CHECKS = {"errorpaths": check_error_paths, "refusals": check_refusals, "disable": check_disable_then_refuse, "int12": check_int12, "e820": check_e820, "smbios": check_smbios, "batch": check_batch,
           "soak": check_soak, "bench": check_bench, "load_elf": check_load_elf}
 
 

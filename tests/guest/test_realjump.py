@@ -85,3 +85,13 @@ def test_kexec_load_disabled_is_refused_with_fix():
         res = inguest(g, "disable")
     assert res["result"] == "refused" and "kexec_load_disabled" in res["message"]
     assert res["loaded"] is False
+
+
+def test_error_paths_leave_nothing_loaded(jump_guest):
+    res = inguest(jump_guest, "errorpaths")
+    assert res["not_root"]["result"] == "refused" and res["not_root"]["type"] == "PreflightError"
+    assert "root" in res["not_root"]["message"] and res["not_root_loaded"] is False
+    assert res["locked"].startswith("refused") and "holds" in res["locked"] and not res["locked_loaded"]
+    assert res["loaded_at_failure"] is True                     # the failure came after a real load
+    assert "injected failure" in res["after_load"] and res["after_load_loaded"] is False
+    assert res["lock_free"] is True

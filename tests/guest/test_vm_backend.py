@@ -78,3 +78,12 @@ def test_readme_main_job_cli():
     doc = json.loads(proc.stdout)
     assert doc["backend"] == "vm" and doc["results"][0]["regs"]["eax"] & 0xFFFF == 639
     assert doc["results"][0]["timing"]
+
+
+@pytest.mark.parametrize("source, reason", [("l: jmp l", "no return"), ("mov eax, cr0\nmov cr0, eax\nret", "cr0"),
+                                            ("mov al, 0xfe\nout 0x64, al\nret", "reset")])
+def test_hostile_routine_never_reaches_the_guest_kernel(vm, jump_guest, source, reason):
+    with pytest.raises(physcall.VerificationError) as err:
+        physcall.invoke(physcall.Routine(source), backend="vm", session=vm, budget=100_000)
+    assert reason in "; ".join(err.value.report.reasons).lower()
+    assert jump_guest.read_file("/sys/kernel/kexec_loaded").strip() == b"0"
