@@ -87,3 +87,9 @@ def test_hostile_routine_never_reaches_the_guest_kernel(vm, jump_guest, source, 
         physcall.invoke(physcall.Routine(source), backend="vm", session=vm, budget=100_000)
     assert reason in "; ".join(err.value.report.reasons).lower()
     assert jump_guest.read_file("/sys/kernel/kexec_loaded").strip() == b"0"
+
+
+def test_smbios_service_equals_sysfs(vm, jump_guest):
+    from physcall.services import smbios_entry_point
+    oracle = jump_guest.read_file("/sys/firmware/dmi/tables/smbios_entry_point")
+    assert oracle[:4] in (b"_SM_", b"_SM3") and smbios_entry_point(backend="vm", session=vm) == oracle
