@@ -228,6 +228,12 @@ def run_kexec(layout, *, confirm=False, force=False, timeout=60.0, checks=True):
     Raises ConfirmationRequired without ``confirm=True``, PreflightError when a pre-flight check
     fails (nothing is loaded then), BackendError when the jump or the mailbox went wrong.
     ``force`` replaces an image someone else loaded.  ``timeout`` bounds the wait for the lock.
+
+    >>> from physcall.layout import lay_out; from physcall.call import interrupt
+    >>> run_kexec(lay_out(interrupt(0x12)))          # no confirm: refused before anything happens
+    Traceback (most recent call last):
+    ...
+    physcall.errors.ConfirmationRequired: a real jump on this machine needs confirm=True (CLI: --yes); it can reset the machine if kernel or firmware disagree: run `physcall check` first, or use backend='vm' (physcall's QEMU guest)
     """
     if confirm is not True:
         raise ConfirmationRequired("a real jump on this machine needs confirm=True (CLI: --yes); it can reset "

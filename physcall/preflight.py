@@ -46,7 +46,16 @@ def checks(force=False, paths=Paths()):
 
 
 def require(force=False, paths=Paths()):
-    """Raise PreflightError listing every failed check with its fix; return the table otherwise."""
+    """Raise PreflightError listing every failed check with its fix; return the table otherwise.
+
+    >>> try:
+    ...     require()
+    ... except PreflightError as exc:
+    ...     print(all(c.fix for c in exc.checks if c.ok is False))
+    ... else:
+    ...     print(True)
+    True
+    """
     table = checks(force, paths)
     failed = [c for c in table if c.ok is False]
     if failed:

@@ -81,6 +81,10 @@ def run_vm(layout, session=None, force=False, timeout=120.0, confirm=None, **gue
 
     ``confirm`` is accepted and ignored: the jump happens inside a disposable guest, which is the
     point of this backend.
+
+    >>> from physcall.layout import lay_out; from physcall.call import interrupt
+    >>> run_vm(lay_out(interrupt(0x12)))[0].regs.ax             # doctest: +SKIP
+    639
     """
     if session is not None:
         return session.run_layout(layout, force=force, timeout=timeout)
