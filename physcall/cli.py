@@ -145,19 +145,21 @@ def _cmd_int(args):
     return _emit(args, [invoke(call, **_options(args))])
 
 
-def _cmd_run(args):
-    with open(args.file) as f:
+def load_batch(path, mode="real16", entry=None, **regs):
+    """The calls in ``path``: a Python file's CALLS (a call or a list), or an assembly routine."""
+    with open(path) as f:
         text = f.read()
-    if args.file.endswith(".py"):
-        scope = {"__name__": "physcall_run", "__file__": args.file}
-        exec(compile(text, args.file, "exec"), scope)
-        batch = scope.get("CALLS")
-        if batch is None:
-            raise ValueError("%s defines no CALLS: set CALLS = physcall.interrupt(...) or a list"
-                             % args.file)
-    else:
-        batch = calls_mod.Routine(text, mode=args.mode, entry=args.entry,
-                                  **parse_regs(args.regs, args.buffer))
+    if not path.endswith(".py"):
+        return calls_mod.Routine(text, mode=mode, entry=entry, **regs)
+    scope = {"__name__": "physcall_calls", "__file__": path}
+    exec(compile(text, path, "exec"), scope)
+    if scope.get("CALLS") is None:
+        raise ValueError("%s defines no CALLS: set CALLS = physcall.interrupt(...) or a list" % path)
+    return scope["CALLS"]
+
+
+def _cmd_run(args):
+    batch = load_batch(args.file, args.mode, args.entry, **parse_regs(args.regs, args.buffer))
     out = invoke(batch, **_options(args))
     return _emit(args, out if isinstance(out, list) else [out])
 

@@ -55,16 +55,9 @@ def _cmd_check(args):
 
 def _cmd_build(args):
     from . import image
-    from .call import Routine
+    from .cli import load_batch
     from .layout import lay_out
-    with open(args.file) as f:
-        text = f.read()
-    if args.file.endswith(".py"):
-        scope = {"__name__": "physcall_build", "__file__": args.file}
-        exec(compile(text, args.file, "exec"), scope)
-        batch = scope.get("CALLS")
-    else:
-        batch = Routine(text, mode=args.mode)
+    batch = load_batch(args.file, args.mode)
     info = image.write_elf(lay_out(batch), args.output)
     if args.json:
         print(json.dumps(info if isinstance(info, dict) else {"path": args.output}))

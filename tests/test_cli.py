@@ -103,3 +103,14 @@ def test_unknown_invoke_option_is_a_type_error():
     import physcall
     with pytest.raises(TypeError, match="budgt.*budget"):
         physcall.invoke(physcall.interrupt(0x12), budgt=5)
+
+
+def test_build_writes_an_elf_that_gnu_readelf_reads(tmp_path):
+    calls = tmp_path / "calls.py"
+    calls.write_text("import physcall\nCALLS = [physcall.interrupt(0x12)]\n")
+    out = tmp_path / "image.elf"
+    physcall("build", str(calls), "-o", str(out))
+    lines = subprocess.run(["readelf", "-lW", str(out)], capture_output=True, text=True, check=True).stdout
+    loads = [l.split() for l in lines.splitlines() if l.strip().startswith("LOAD")]
+    assert "Entry point 0x10000" in lines and len(loads) <= 16
+    assert all(int(l[3], 16) % 4096 == 0 and 0x10000 <= int(l[3], 16) < 0x100000 for l in loads)
