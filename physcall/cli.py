@@ -82,6 +82,8 @@ def _common(p):
     p.add_argument("--force", action="store_true", help="replace a kexec image someone else loaded")
     p.add_argument("--no-verify", action="store_true", help="skip the dry run before a real jump")
     p.add_argument("--budget", type=_int, help="dry-run instruction budget")
+    p.add_argument("--trace", action="store_true",
+                   help="count instructions exactly and show the last ones run (slow: ~0.5 us each)")
     p.add_argument("--json", action="store_true", help="print JSON only")
 
 
@@ -137,6 +139,8 @@ def _options(args):
         opts.update(confirm=args.yes, force=args.force)
     if args.budget:
         opts["budget"] = args.budget
+    if args.trace:
+        opts["trace"] = True
     return opts
 
 
@@ -217,6 +221,10 @@ def format_result(result):
         out.append("  timing " + format_timing(result.timing))
     if result.report is not None:
         out.append("  dry run: " + str(result.report).replace("\n", "\n    "))
+        trace = getattr(result.report, "trace", None)
+        if trace:
+            out.append("  last instructions run (trace):")
+            out.extend("    " + line for line in trace)
     return "\n".join(out)
 
 

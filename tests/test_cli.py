@@ -114,3 +114,8 @@ def test_build_writes_an_elf_that_gnu_readelf_reads(tmp_path):
     loads = [l.split() for l in lines.splitlines() if l.strip().startswith("LOAD")]
     assert "Entry point 0x10000" in lines and len(loads) <= 16
     assert all(int(l[3], 16) % 4096 == 0 and 0x10000 <= int(l[3], 16) < 0x100000 for l in loads)
+
+
+def test_trace_shows_the_bios_handler():
+    out = physcall("int", "0x12", "--trace").stdout
+    assert "last instructions run" in out and "int 0x12" in out and "iret" in out
