@@ -8,7 +8,6 @@ it passes the jump confirmation itself.  The host-side tests compare what it pri
 import hashlib
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -143,38 +142,6 @@ def first_ax(i, out):
     return _AX[0]
 
 
-def _empty_layout():
-    return Layout(regions=[], calls=[], stack=None)
-
-
-def round_trips(layout, n):
-    out = []
-    for _ in range(n):
-        box = kexec.Mailbox(image.mailbox_pages_needed(layout))
-        try:
-            img = image.build_image(layout, box.phys, 1, None)
-            kexec.kexec_load(img.entry, img.segments)
-            try:
-                t0 = kexec.rdtsc()
-                kexec.reboot_kexec()
-                t1 = kexec.rdtsc()
-            finally:
-                kexec.kexec_unload()
-        finally:
-            box.close()
-        out.append(t1 - t0)
-    return out
-
-
-def check_bench(n=20):
-    one = lay_out([interrupt(0x12)])
-    many = lay_out([interrupt(0x12)] * 64)
-    with kexec.JumpLock():
-        res = {"floor": round_trips(_empty_layout(), n), "one": round_trips(one, n),
-               "sixty_four": round_trips(many, n)}
-    return {k: {"min": min(v), "median": statistics.median(v)} for k, v in res.items()}
-
-
 def check_load_elf(path):
     """Debian's kexec-tools loads `physcall build`'s ELF; then unload (a jump is not needed here)."""
     lay = lay_out([interrupt(0x12)])
@@ -300,7 +267,7 @@ def check_disable_then_refuse():
 
 
 CHECKS = {"errorpaths": check_error_paths, "refusals": check_refusals, "disable": check_disable_then_refuse, "int12": check_int12, "e820": check_e820, "smbios": check_smbios, "batch": check_batch,
-          "soak": check_soak, "bench": check_bench, "load_elf": check_load_elf}
+          "soak": check_soak, "load_elf": check_load_elf}
 
 
 def main(argv):
