@@ -20,15 +20,14 @@ def main():
     from .layout import lay_out
     request = pickle.load(sys.stdin.buffer)
     outcomes = run_kexec(lay_out(request["calls"]), confirm=True, force=request.get("force", False))
-    reply = [{"regs": o.regs_out, "buffers": dict(o.buffers), "status": getattr(o, "status", None),
+    reply = [{"regs": o.regs, "buffers": dict(o.buffers), "status": getattr(o, "status", None),
               "timing": _timing(o)} for o in outcomes]
     sys.stdout.buffer.write(pickle.dumps(reply))
     return 0
 
 
 def _timing(outcome):
-    tsc = getattr(outcome, "tsc", None)
-    timing = dict(tsc) if isinstance(tsc, dict) else ({"tsc": tsc} if tsc is not None else {})
+    timing = dict(outcome.timing)
     mhz = tsc_mhz()
     if mhz:
         timing["tsc_mhz"] = mhz

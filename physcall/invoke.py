@@ -57,7 +57,7 @@ def invoke(calls, backend="emulator", verify=True, **options):
     emu = {k: options.pop(k) for k in EMULATOR_OPTIONS if k in options}
     reports = [None] * len(layout.calls)
     if backend == "emulator" or verify:
-        reports = _dry_run(layout, backend, emu)
+        reports = _dry_run(layout, emu)
     if backend == "emulator":
         results = [_result(p, o, "emulator", o.report) for p, o in zip(layout.calls, reports)]
     else:
@@ -73,11 +73,11 @@ def invoke(calls, backend="emulator", verify=True, **options):
     return results[0] if single else results
 
 
-def _dry_run(layout, backend, emu):
-    """Run the batch in the emulator; refuse the whole batch if any call was refused."""
+def _dry_run(layout, emu):
+    """Run the batch in the emulator; refuse the whole batch if any call was refused.
+
+    Without ``firmware`` that is the stub BIOS, whose default profile mirrors the guest's SeaBIOS."""
     from .emulator import machine
-    if backend == "vm" and "firmware" not in emu:
-        emu["firmware"] = None        # the stub BIOS profile mirrors the guest's SeaBIOS machine
     outcomes = machine.run(layout, **emu)
     for placed, outcome in zip(layout.calls, outcomes):
         report = outcome.report
@@ -98,6 +98,5 @@ def _real(backend, layout, options):
 
 def _result(placed, outcome, backend, report):
     timing = dict(getattr(outcome, "timing", None) or {})
-    regs = getattr(outcome, "regs", None) or outcome.regs_out
-    return Result(call=placed.call, regs=regs, buffers=dict(outcome.buffers),
+    return Result(call=placed.call, regs=outcome.regs, buffers=dict(outcome.buffers),
                   backend=backend, report=report, timing=timing)
