@@ -44,3 +44,9 @@ class PreflightError(BackendError):
 
 class ConfirmationRequired(BackendError, PermissionError):
     """A real jump was requested without explicit confirmation (``confirm=True`` or ``--yes``)."""
+
+
+class WireError(BackendError):
+    """What crossed the host-guest boundary of the vm backend is not what was asked for (a reply that
+    is not JSON, too large, or whose outcomes, buffers or registers do not match the request); the guest
+    is not trusted, so its answer is refused as a whole."""

@@ -1,10 +1,9 @@
-"""Guest side of the vm backend: read pickled calls on stdin, jump, write pickled outcomes on stdout.
+"""Guest side of the vm backend: read calls on stdin, jump, write outcomes on stdout (physcall.wire JSON).
 
 Runs only inside physcall's QEMU guest (physcall.safety.in_guest); anywhere else it refuses, because
 it passes the real-jump confirmation on its caller's behalf.
 """
 
-import pickle
 import sys
 
 from .safety import in_guest
@@ -18,11 +17,11 @@ def main():
         return 3
     from .kexec import run_kexec
     from .layout import lay_out
-    request = pickle.load(sys.stdin.buffer)
-    outcomes = run_kexec(lay_out(request["calls"]), confirm=True, force=request.get("force", False))
-    reply = [{"regs": o.regs, "buffers": dict(o.buffers), "status": getattr(o, "status", None),
-              "timing": _timing(o)} for o in outcomes]
-    sys.stdout.buffer.write(pickle.dumps(reply))
+    from .wire import decode_request, encode_reply
+    calls, force = decode_request(sys.stdin.buffer.read())
+    outcomes = run_kexec(lay_out(calls), confirm=True, force=force)
+    sys.stdout.buffer.write(encode_reply([{"regs": o.regs, "buffers": o.buffers, "status": o.status,
+                                           "timing": _timing(o)} for o in outcomes]))
     return 0
 
 

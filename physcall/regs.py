@@ -92,7 +92,7 @@ class Regs:
         """True when every bit of ``mask`` is set in EFLAGS: ``regs.flag(physcall.regs.DF)``."""
         return self.eflags & mask == mask
 
-    def __reduce__(self):         # pickle by value: the vm backend sends calls to its guest
+    def __reduce__(self):         # pickle by value (copies, multiprocessing); the guest gets JSON
         return (_from_dict, (self.as_dict(),))
 
     def __eq__(self, other):

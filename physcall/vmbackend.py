@@ -1,8 +1,9 @@
 """The vm backend: physcall's QEMU guest runs the batch with the kexec backend, for real.
 
 The guest sees this checkout and the host's Python at the same paths (physcall/vm), so the calls
-travel as a pickle to ``python3 -m physcall.guestrun`` inside it, which lays them out again (the
-layout is deterministic), jumps, and sends the outcomes back. A :class:`Session` keeps one guest up
+travel as JSON (physcall.wire: data only, never pickle) to ``python3 -m physcall.guestrun`` inside it,
+which lays them out again (the layout is deterministic), jumps, and sends the outcomes back; the host
+checks the reply against its request before it believes a byte of it. A :class:`Session` keeps one guest up
 for many invocations, so a script pays the boot once.
 
 >>> import physcall
@@ -12,9 +13,9 @@ for many invocations, so a script pays the boot once.
 """
 
 import logging
-import pickle
 from dataclasses import dataclass, field
 
+from . import wire
 from .errors import BackendError
 
 log = logging.getLogger("physcall")
@@ -31,6 +32,9 @@ class Outcome:
 
 class Session:
     """One guest kept up for many calls: ``with Session() as vm: vm.invoke(...)``."""
+
+    # What runs the batch in the guest; a test swaps in a guest that answers badly.
+    runner = ("-m", "physcall.guestrun")
 
     def __init__(self, guest=None, **guest_options):
         """``guest``: an already running physcall.vm.Guest booted with physcall.guest=1 (kept open)."""
@@ -65,15 +69,15 @@ class Session:
 
     def run_layout(self, layout, force=False, timeout=120.0):
         """Send the layout's calls to the guest runner and decode what comes back."""
-        request = pickle.dumps({"calls": [p.call for p in layout.calls], "force": force})
+        calls = [p.call for p in layout.calls]
         from .vm.guest import CHECKOUT
-        rc, out, err = self.guest.run([self.guest.python, "-m", "physcall.guestrun"], input=request,
-                                      timeout=timeout, cwd=CHECKOUT)
+        rc, out, err = self.guest.run([self.guest.python, *self.runner], timeout=timeout, cwd=CHECKOUT,
+                                      input=wire.encode_request(calls, force))
         if rc != 0:
             raise BackendError("the guest could not run the batch (exit %d):\n%s\n  serial log: %s"
                                % (rc, err.decode(errors="replace").strip()[-4000:],
                                   getattr(self.guest, "serial_log", "?")))
-        return [Outcome(**item) for item in pickle.loads(out)]
+        return [Outcome(**item) for item in wire.decode_reply(out, calls)]
 
 
 def run_vm(layout, session=None, force=False, timeout=120.0, confirm=None, **guest_options):

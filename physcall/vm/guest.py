@@ -45,6 +45,9 @@ from physcall.vm.errors import GuestError, GuestTimeout
 log = logging.getLogger("physcall.vm")
 CHECKOUT = str(pathlib.Path(__file__).resolve().parents[2])  # the directory that holds physcall/
 GRACE = 15.0  # seconds the agent may take beyond a command's own timeout before QEMU is killed
+# The longest agent line the host reads; the guest is not trusted to bound its own output. 64 MiB of
+# base64 is ~48 MiB of stdout, about 3 minutes of the 0.2-0.3 MB/s channel.
+MAX_LINE = 64 << 20
 _LIVE = weakref.WeakSet()
 
 
@@ -169,7 +172,7 @@ class Guest:
         self.accel = resolve_accel(accel)
         self.memory, self.workdir = memory, workdir
         self.python = host_python()
-        self.grace = GRACE
+        self.grace, self.max_line = GRACE, MAX_LINE
         self.proc = self._sock = None
         self._buf, self._next_id = b"", 0
         _sweep_stale()
@@ -238,6 +241,9 @@ class Guest:
                 if not chunk:
                     self._fail("the guest closed the command channel while %s" % what)
                 self._buf += chunk
+                if len(self._buf) > self.max_line and b"\n" not in self._buf:
+                    self._fail("the guest agent sent a line of more than %d bytes while %s; refused"
+                               % (self.max_line, what))
 
     @staticmethod
     def _parse(line):
@@ -288,7 +294,7 @@ class Guest:
         if reply.get("timed_out"):
             raise GuestTimeout("physcall vm: %r did not finish within %s s in the guest; it was killed "
                                "(the guest is still usable)" % (argv, timeout))
-        return Result(reply["rc"], base64.b64decode(reply["stdout_b64"]), base64.b64decode(reply["stderr_b64"]))
+        return _result(reply, argv)
 
     def read_file(self, path):
         """The bytes of a guest file, e.g. ``guest.read_file('/proc/iomem')``."""
@@ -345,6 +351,19 @@ class Guest:
     def __del__(self):
         if getattr(self, "proc", None) is not None and self.proc.poll() is None:
             self._kill()
+
+
+def _result(reply, argv):
+    """The agent's answer as a Result, checked field by field: it comes from the untrusted guest."""
+    try:
+        rc = reply["rc"]
+        if type(rc) is not int:
+            raise TypeError("rc is %r" % (rc,))
+        return Result(rc, base64.b64decode(reply["stdout_b64"], validate=True),
+                      base64.b64decode(reply["stderr_b64"], validate=True))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise GuestError("physcall vm: the guest agent's answer to %r is malformed (%s: %s); refused"
+                         % (argv, type(exc).__name__, str(exc)[:200])) from None
 
 
 def _tail(path, lines=15):

@@ -1,0 +1,92 @@
+"""The guest boundary (physcall.wire): calls survive the trip as data, and bad replies are refused.
+
+Oracle for the request: the kexec image the guest would build from the decoded calls is byte for byte
+the image the host builds from its own (the layout is deterministic, so any lost field shows).
+"""
+
+import json
+import pickle
+
+import pytest
+
+from physcall import image, wire
+from physcall.call import Buffer, Routine, far_call, interrupt
+from physcall.errors import PhyscallError, WireError
+from physcall.layout import lay_out
+from physcall.regs import Regs
+
+CALLS = [interrupt(0x15, eax=0xE820, edx=0x534D4150, ecx=24, es_di=Buffer(24, data=b"\x01\x02")),
+         far_call(0xC000, 0x0003, ax=0x4F00, es_di=Buffer(512, data=b"VBE2", align=4096)),
+         Routine("start: mov ax, [msg]\nret\nmsg: .word 0x1234", entry="start"),
+         Routine("mov ax, 1\nret", ds=0x40),
+         Routine("mov eax, [0x413]\nret", mode="flat32", edi=Buffer(64))]
+
+
+def segments(calls):
+    return [(s.mem, s.data, s.memsz) for s in image.build_image(lay_out(calls)).segments]
+
+
+def test_request_round_trip_builds_the_same_image():
+    decoded, force = wire.decode_request(wire.encode_request(CALLS, force=True))
+    assert force is True
+    assert [c.describe() for c in decoded] == [c.describe() for c in CALLS]
+    assert [c.ds_given for c in decoded[2:4]] == [False, True]
+    assert segments(decoded) == segments(CALLS)
+
+
+def test_request_is_json_with_hex_bytes():
+    doc = json.loads(wire.encode_request(CALLS[:1]))
+    assert doc["calls"][0]["buffers"]["es_di"]["data"] == "0102" + "00" * 22
+
+
+def good_reply(calls=CALLS[:2]):
+    return [{"regs": Regs(eax=0x27F), "buffers": {n: bytes(b.size) for n, b in c.buffers.items()},
+             "status": "returned", "timing": {"call": 100, "tsc_mhz": 2400.5}} for c in calls]
+
+
+def test_reply_round_trip():
+    out = wire.decode_reply(wire.encode_reply(good_reply()), CALLS[:2])
+    assert out[1]["regs"].ax == 0x27F and out[1]["buffers"]["es_di"] == bytes(512)
+    assert out[0]["timing"] == {"call": 100, "tsc_mhz": 2400.5}
+
+
+def tampered(change):
+    doc = json.loads(wire.encode_reply(good_reply()))
+    change(doc)
+    return json.dumps(doc).encode()
+
+
+@pytest.mark.parametrize("raw, why", [
+    (pickle.dumps([{"regs": Regs()}]), "not JSON"),
+    (b"[]", "not a physcall-wire-1 reply"),
+    (b'{"format": "physcall-wire-1", "outcomes": [' + b"[" * 5000 + b"]" * 5000 + b"]}", "not JSON"),
+    (tampered(lambda d: d["outcomes"].pop()), "1 outcomes for 2 calls"),
+    (tampered(lambda d: d["outcomes"][0]["buffers"].update(es_si="00")), "buffers ['es_di', 'es_si']"),
+    (tampered(lambda d: d["outcomes"][0]["buffers"].update(es_di="00" * 25)), "must be 24 bytes"),
+    (tampered(lambda d: d["outcomes"][0]["buffers"].update(es_di=" 0" * 24)), "not hex"),
+    (tampered(lambda d: d["outcomes"][1]["buffers"].clear()), "buffers [], where the call has ['es_di']"),
+    (tampered(lambda d: d["outcomes"][0]["regs"].update(eax=1 << 32)), "register eax"),
+    (tampered(lambda d: d["outcomes"][0]["regs"].update(eax=True)), "register eax"),
+    (tampered(lambda d: d["outcomes"][0]["regs"].pop("gs")), "registers must be exactly"),
+    (tampered(lambda d: d["outcomes"][0].update(status="__import__('os')")), "unknown status"),
+    (tampered(lambda d: d["outcomes"][0].update(extra=1)), "exactly regs, buffers, status and timing"),
+    (tampered(lambda d: d["outcomes"][0]["timing"].update(x="1")), "timing 'x'"),
+    (tampered(lambda d: d["outcomes"][0]["timing"].update(x=float("inf"))), "not JSON"),
+])
+def test_malformed_reply_is_refused(raw, why):
+    with pytest.raises(WireError) as err:
+        wire.decode_reply(raw, CALLS[:2])
+    assert why in str(err.value) and isinstance(err.value, PhyscallError)
+
+
+def test_oversized_reply_is_refused_before_parsing():
+    raw = wire.encode_reply(good_reply())
+    padded = raw[:-1] + b" " * wire.max_reply(CALLS[:2]) + b"}"
+    with pytest.raises(WireError, match="bytes, where a reply to these 2 calls takes at most"):
+        wire.decode_reply(padded, CALLS[:2])
+
+
+def test_a_call_that_did_not_return_brings_no_buffers():
+    reply = good_reply()
+    reply[1].update(status="skipped", buffers={})
+    assert wire.decode_reply(wire.encode_reply(reply), CALLS[:2])[1]["buffers"] == {}
