@@ -85,6 +85,14 @@ def _common(p):
     p.add_argument("--trace", action="store_true",
                    help="count instructions exactly and show the last ones run (slow: ~0.5 us each)")
     p.add_argument("--json", action="store_true", help="print JSON only")
+    add_firmware_option(p)
+
+
+def add_firmware_option(p):
+    """``--firmware stub|devmem|FILE``: what the dry run runs (shared by int, run and build)."""
+    p.add_argument("--firmware", metavar="stub|devmem|FILE",
+                   help="the firmware the dry run runs: the stub BIOS, this machine's memory (root), or "
+                        "a snapshot file from `physcall snapshot` / `physcall vm snapshot`")
 
 
 def _plugins(sub):
@@ -141,6 +149,8 @@ def _options(args):
         opts["budget"] = args.budget
     if args.trace:
         opts["trace"] = True
+    if args.firmware:
+        opts["firmware"] = args.firmware
     return opts
 
 

@@ -12,6 +12,7 @@ def register(sub):
     _register_vm(sub)
     _register_check(sub)
     _register_build(sub)
+    _register_snapshot(sub)
 
 
 def _register_vm(sub):
@@ -34,7 +35,17 @@ def _register_build(sub):
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--mode", default="real16", choices=("real16", "flat32"))
     p.add_argument("--json", action="store_true")
+    from .cli import add_firmware_option
+    add_firmware_option(p)
     p.set_defaults(func=_cmd_build)
+
+
+def _register_snapshot(sub):
+    p = sub.add_parser("snapshot", help="write this machine's firmware (first MiB, SMBIOS/ACPI tables, "
+                                        "E820, iomem, PCI) as an ELF core: physcall snapshot -o s.elf")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_snapshot)
 
 
 def _cmd_check(args):
@@ -57,10 +68,27 @@ def _cmd_build(args):
     from . import image
     from .cli import load_batch
     from .layout import lay_out
+    from .invoke import _dry_run
     batch = load_batch(args.file, args.mode)
-    info = image.write_elf(lay_out(batch), args.output)
+    layout = lay_out(batch)
+    # An image is built to be run: it is checked first, on the firmware it will meet if one is named
+    _dry_run(layout, {"firmware": args.firmware} if args.firmware else {})
+    info = image.write_elf(layout, args.output)
     if args.json:
         print(json.dumps(info if isinstance(info, dict) else {"path": args.output}))
     else:
         print("wrote %s" % args.output, file=sys.stderr)
+    return 0
+
+
+def _cmd_snapshot(args):
+    from . import snapshot
+    ranges, meta = snapshot.take()
+    snapshot.write_core(args.output, ranges, meta)
+    summary = {"path": args.output, "ranges": [[phys, len(data)] for phys, data in ranges],
+               "tables": meta["tables"], "tables_missing": meta["tables_missing"]}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(snapshot.describe(args.output, ranges, meta))
     return 0

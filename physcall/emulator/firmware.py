@@ -35,6 +35,7 @@ class Firmware:
     writable: list
     high: list = field(default_factory=list)
     devices: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)     # a snapshot's PHYSCALL note (physcall.snapshot)
 
     def __post_init__(self):
         if len(self.low) != LOW_SIZE:
@@ -103,30 +104,79 @@ def _read_exactly(f, size):
 
 
 def from_elf_core(path):
-    """A Firmware from an ELF core (QEMU ``dump-guest-memory``, ``/proc/vmcore``): PT_LOAD by p_paddr.
+    """A Firmware from an ELF core: a physcall snapshot (``physcall snapshot -o FILE``), QEMU's
+    ``dump-guest-memory`` or ``/proc/vmcore``; PT_LOAD segments are placed by p_paddr.
 
     Bytes of the first MiB that no segment covers read as zeros; segments above 1 MiB become
-    ``high`` regions (capped at 16 MiB in total, enough for ACPI/SMBIOS tables near the top of RAM is
-    *not* guaranteed: pass a smaller dump if you need them).
+    ``high`` regions, up to 16 MiB in all (a full RAM dump is cut there: the firmware tables a
+    physcall snapshot carries are small).
 
-    >>> fw = from_elf_core("guest.core")     # doctest: +SKIP
+    >>> fw = from_elf_core("guest.elf")     # doctest: +SKIP
     """
-    from elftools.elf.elffile import ELFFile
+    from ..snapshot import read_core
+    ranges, meta = read_core(path)
     low, high = bytearray(LOW_SIZE), []
-    with open(path, "rb") as f:
-        for seg in ELFFile(f).iter_segments():
-            if seg["p_type"] != "PT_LOAD" or not seg["p_filesz"]:
-                continue
-            _place(seg, low, high)
-    return Firmware("ELF core %s" % path, bytes(low), snapshot_writable(low), high=high)
+    for phys, data in ranges:
+        _place(phys, data, low, high)
+    return Firmware("snapshot %s" % path, bytes(low), snapshot_writable(low), high=high, meta=meta)
 
 
-def _place(seg, low, high, high_cap=16 << 20):
-    """Copy the part of a PT_LOAD segment below 1 MiB into ``low``; keep a little of what's above."""
-    phys, size = seg["p_paddr"], seg["p_filesz"]
+def from_snapshot(ranges, meta, name):
+    """A Firmware from a snapshot taken in memory (physcall.snapshot.take)."""
+    low, high = bytearray(LOW_SIZE), []
+    for phys, data in ranges:
+        _place(phys, data, low, high)
+    return Firmware(name, bytes(low), snapshot_writable(low), high=high, meta=meta)
+
+
+def _place(phys, data, low, high, high_cap=16 << 20):
+    """Copy the part of a range below 1 MiB into ``low``; keep what lies above, up to ``high_cap``."""
     if phys < LOW_SIZE:
-        n = min(size, LOW_SIZE - phys)
-        seg.stream.seek(seg["p_offset"])
-        low[phys:phys + n] = seg.stream.read(n)
-    elif sum(len(d) for _, d in high) + size <= high_cap:
-        high.append((phys, seg.data()))
+        n = min(len(data), LOW_SIZE - phys)
+        low[phys:phys + n] = data[:n]
+        phys, data = LOW_SIZE, data[n:]
+    if data and sum(len(d) for _, d in high) + len(data) <= high_cap:
+        high.append((phys, bytes(data)))
+
+
+SOURCES = ("stub", "devmem", "FILE (an ELF core from `physcall snapshot`, or a raw 1 MiB image)")
+_LOADED = {}
+
+
+def resolve(spec):
+    """The Firmware a dry run uses: ``"stub"`` (or None: the stub BIOS), ``"devmem"`` (a snapshot of
+    this machine taken now: root), a path (an ELF core, or a raw image of the first MiB), or a
+    Firmware.  Files are loaded once per (path, size, mtime), so a warm dry run reuses its machine.
+
+    >>> resolve("stub").name
+    'stub BIOS (profile qemu-256M)'
+    """
+    if isinstance(spec, Firmware):
+        return spec
+    if spec is None or spec == "stub":
+        from .stubbios import build
+        return _cached(("stub",), build)
+    if spec == "devmem":
+        from ..snapshot import take
+        ranges, meta = take()
+        return from_snapshot(ranges, meta, "snapshot of this machine (/dev/mem)")
+    if not isinstance(spec, (str, bytes)) and not hasattr(spec, "__fspath__"):
+        raise PhyscallError("firmware=%r: give one of %s, or a Firmware" % (spec, ", ".join(SOURCES)))
+    import os
+    path = os.fspath(spec)
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise PhyscallError("firmware %r: %s; give one of %s" % (path, e.strerror, ", ".join(SOURCES))) \
+            from None
+    from ..snapshot import is_elf
+    loader = from_elf_core if is_elf(path) else from_raw
+    return _cached((os.path.abspath(path), st.st_size, st.st_mtime_ns), lambda: loader(path))
+
+
+def _cached(key, load):
+    if key not in _LOADED:
+        if len(_LOADED) >= 8:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = load()
+    return _LOADED[key]

@@ -29,7 +29,7 @@ from unicorn import x86_const as X
 
 from ..regs import IF, TF, Regs
 from .devices import default_devices
-from .firmware import LOW_SIZE
+from .firmware import LOW_SIZE, resolve
 from .hooks import SENTINEL, SENTINEL_CS, SENTINEL_IP, Hooks, changed
 from .policy import Policy, allowed_ranges, complement, ret_sites, static_check
 from .report import Report, merge
@@ -198,12 +198,14 @@ class Machine(Hooks):
         return gaps
 
     def _not_run(self, placed, refused):
-        report = Report(call=_describe(placed), mode=placed.mode, budget=self.budget)
+        report = Report(call=_describe(placed), mode=placed.mode, budget=self.budget,
+                        firmware=self.firmware.name)
         report.refuse("not run: call %d of the batch was refused" % refused)
         return Outcome(placed.regs, {}, report, False)
 
     def _run_call(self, placed, layout, gaps):
-        report = Report(call=_describe(placed), mode=placed.mode, budget=self.budget)
+        report = Report(call=_describe(placed), mode=placed.mode, budget=self.budget,
+                        firmware=self.firmware.name)
         allowed = allowed_ranges(placed, layout, self.firmware, self.policy)
         call = self._call = _Call(placed, layout, report, allowed, gaps)
         if placed.routine and self._static_refusal(placed, report):
@@ -360,15 +362,15 @@ _MACHINES = {}
 
 
 def run(layout, *, firmware=None, budget=10_000_000, trace=False, policy=None):
-    """Run ``layout`` in the emulator; the stub BIOS is the default machine.  Machines are cached
-    per firmware and reused (reset between runs).
+    """Run ``layout`` in the emulator on ``firmware`` (see physcall.emulator.firmware.resolve: "stub",
+    the default, "devmem", a snapshot file or a Firmware).  Machines are cached per firmware and
+    reused (reset between runs).
 
     >>> from physcall.layout import lay_out; from physcall.call import interrupt
     >>> run(lay_out(interrupt(0x12)))[0].report.verdict          # doctest: +SKIP
     'ok'
     """
-    if firmware is None:
-        firmware = _default_firmware()
+    firmware = resolve(firmware)
     entry = _MACHINES.get(id(firmware))
     if entry is None or entry[0] is not firmware:
         if len(_MACHINES) >= 4:
@@ -377,13 +379,3 @@ def run(layout, *, firmware=None, budget=10_000_000, trace=False, policy=None):
     machine = entry[1]
     machine.budget, machine.trace, machine.policy = budget, trace, policy or Policy()
     return machine.run(layout)
-
-
-_DEFAULT = []
-
-
-def _default_firmware():
-    if not _DEFAULT:
-        from . import stubbios          # the other engineer's stub BIOS, imported only when needed
-        _DEFAULT.append(stubbios.build())
-    return _DEFAULT[0]

@@ -18,6 +18,7 @@ class Report:
     call: str = ""
     mode: str = "real16"
     budget: int = 0
+    firmware: str = ""                        # which firmware ran: the stub BIOS or a snapshot
     instructions: Optional[int] = None       # exact count, or None when not counted
     instructions_bound: str = ""              # what is known when not counted: "<= 10000000"
     interrupts: list = field(default_factory=list)
@@ -63,7 +64,7 @@ class Report:
 
     def to_dict(self):
         """JSON-ready dict of everything above."""
-        return {"call": self.call, "mode": self.mode, "budget": self.budget,
+        return {"call": self.call, "mode": self.mode, "budget": self.budget, "firmware": self.firmware,
                 "instructions": self.instructions, "instructions_bound": self.instructions_bound,
                 "interrupts": list(self.interrupts), "ports": list(self.ports),
                 "writes": [list(w) for w in self.writes], "stack_used": self.stack_used,
@@ -74,6 +75,7 @@ class Report:
     def __str__(self):
         count = self.instructions if self.instructions is not None else self.instructions_bound
         rows = [("call", "%s (%s)" % (self.call, self.mode)),
+                ("firmware", self.firmware or "-"),
                 ("verdict", self.verdict + ("".join("\n  - " + r for r in self.reasons))),
                 ("returned", "%s: %s" % ("yes" if self.returned else "no", self.how)),
                 ("instructions", "%s (budget %d)" % (count, self.budget)),

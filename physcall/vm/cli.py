@@ -37,6 +37,11 @@ def add_subparsers(subparsers):
     p = sub.add_parser("shell", help="boot a guest with an interactive shell on the console")
     _guest_options(p)
     p.set_defaults(func=cmd_shell)
+    p = sub.add_parser("snapshot", help="boot a guest and write its firmware snapshot (an ELF core) here")
+    _guest_options(p)
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_snapshot)
     vm.set_defaults(func=lambda args: vm.print_help() or 2)
     return vm
 
@@ -78,6 +83,21 @@ def cmd_run(args):
     sys.stderr.buffer.write(err)
     sys.stderr.flush()
     return rc
+
+
+def cmd_snapshot(args):
+    """The guest's own snapshot (what the vm backend's dry run runs), written to a host file."""
+    from physcall import snapshot
+    from physcall.vm import Guest
+    with Guest(memory=args.memory, accel=args.accel) as guest:
+        summary = snapshot.from_guest(guest, args.output)
+    summary["path"] = args.output
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print("wrote %s: %s" % (args.output, ", ".join("%s at %#x" % (t["name"], t["phys"])
+                                                      for t in summary["tables"]) or "no tables"))
+    return 0
 
 
 def cmd_shell(args):
