@@ -50,3 +50,8 @@ class WireError(BackendError):
     """What crossed the host-guest boundary of the vm backend is not what was asked for (a reply that
     is not JSON, too large, or whose outcomes, buffers or registers do not match the request); the guest
     is not trusted, so its answer is refused as a whole."""
+
+
+class CacheError(PhyscallError, PermissionError):
+    """The cache directory (or a file in it, or the PHYSCALL_TRAMPOLINE override) could be written by
+    another user, so physcall will not load anything from it; the message names the path and the fix."""

@@ -1,7 +1,8 @@
 """The kexec-jump image: the trampoline (csrc/trampoline.S, built here) + a Layout -> segments / ELF.
 
 The trampoline is built with the system C compiler the first time it is needed and cached under
-``~/.cache/physcall/trampoline/<hash of csrc sources and tool versions>/``.  An image is at most 16
+``~/.cache/physcall/trampoline/<hash of csrc sources and tool versions>/`` (physcall.cache checks
+the owner and mode of that directory before anything in it goes into an image).  An image is at most 16
 page-aligned segments (KEXEC_SEGMENT_MAX): the trampoline with its batch block, the identity page
 tables, and the batch's pages; never page 0, the EBDA or the ROM areas (the kernel hides every
 destination page behind the image's own copy during the jump, DESIGN.md "page swapping").
@@ -23,7 +24,7 @@ import subprocess
 import tempfile
 from typing import NamedTuple
 
-from . import abi
+from . import abi, cache
 from .errors import BackendError, LayoutError
 
 log = logging.getLogger("physcall")
@@ -33,7 +34,6 @@ SOURCES = ("physcall.h", "asm-offsets.c", "trampoline.S", "trampoline.ld.S")
 PAGE = abi.PAGE_SIZE
 LOW_LIMIT = 0xA0000            # VGA memory, then option ROMs and the system BIOS up to 1 MiB
 DEFAULT_EBDA = 0x9FC00         # 639 KiB of base memory, what SeaBIOS reports (BDA[0x413])
-ROOT_CACHE = pathlib.Path("/root/.cache/physcall/trampoline")
 MODES = {"real16": abi.MODE_REAL16, "flat32": abi.MODE_FLAT32}
 
 
@@ -55,11 +55,6 @@ class Image(NamedTuple):
 
 
 # ---------------------------------------------------------------------------------------- build
-
-def cache_root():
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return pathlib.Path(base, "physcall", "trampoline")
-
 
 def _tool_version(tool):
     try:
@@ -87,46 +82,39 @@ def build_trampoline(force=False):
     """Path of the trampoline ELF, built on first use (gcc -S for the offsets, gcc -c, ld -T).
 
     ``$PHYSCALL_TRAMPOLINE`` names a prebuilt ELF instead.  Without a compiler (physcall's guest runs
-    from RAM with no gcc) a cached build of the same sources is used.
+    from RAM with no gcc, and its Guest passes the host's build in ``$PHYSCALL_TRAMPOLINE``) a cached
+    build of the same sources is used.  Whatever is returned passed physcall.cache's ownership rule:
+    root jumps into it.
 
     >>> build_trampoline().name
     'trampoline.elf'
     """
     if os.environ.get("PHYSCALL_TRAMPOLINE"):
-        return pathlib.Path(os.environ["PHYSCALL_TRAMPOLINE"])
+        return cache.trusted_file(os.environ["PHYSCALL_TRAMPOLINE"], "PHYSCALL_TRAMPOLINE override")
     src = source_hash()
     try:
         key = "%s-%s" % (src, tools_hash())
     except BackendError:
-        # physcall's guest carries the host's build (physcall/vm/payload.py) at its host path, and
-        # runs with HOME=/tmp: look in root's cache too.
-        built = sorted(p for root in (cache_root(), ROOT_CACHE) for p in root.glob(src + "-*/trampoline.elf"))
+        built = sorted(cache.cache_dir("trampoline").glob(src + "-*/trampoline.elf"))
         if built and not force:
-            return built[-1]
+            return cache.trusted_file(built[-1], "cached trampoline")
         raise
-    out = cache_root() / key
+    out = cache.cache_dir("trampoline") / key
     elf = out / "trampoline.elf"
-    if elf.exists() and not force:
-        return elf
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if not os.access(out.parent, os.W_OK):
-            raise PermissionError(out.parent)
-    except OSError:
-        # A read-only home: build in a private (0700) temporary directory, never a shared fixed path
-        # that another user could fill with an image for root to jump into.
-        out = pathlib.Path(tempfile.mkdtemp(prefix="physcall-trampoline-")) / key
-        elf = out / "trampoline.elf"
+    if os.path.lexists(elf) and not force:
+        return cache.trusted_file(elf, "cached trampoline")
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="build-", dir=out.parent))
     try:
         _compile(tmp)
+        for built in tmp.iterdir():          # whatever the umask: closed to group and others
+            os.chmod(built, 0o644)
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     log.info("physcall: built the trampoline in %s", out)
-    return elf
+    return cache.trusted_file(elf, "cached trampoline")
 
 
 def _compile(tmp):

@@ -39,6 +39,7 @@ import time
 import weakref
 from typing import NamedTuple
 
+from physcall import cache, image as trampoline
 from physcall.vm import host, initramfs, kernel, payload
 from physcall.vm.errors import GuestError, GuestTimeout
 
@@ -76,7 +77,9 @@ def find_artifacts():
     if image is None or not image.is_file():
         raise GuestError("physcall vm: no guest kernel for the current kernel.fragment in %s\n"
                          "  fix: run `physcall vm setup` (or physcall.vm.setup())" % host.cache_dir("kernel"))
-    return image, [initramfs.build_initramfs(), payload.build_payload()]
+    parts = [initramfs.build_initramfs(), payload.build_payload()]
+    return (cache.trusted_file(image, "guest kernel"),
+            [cache.trusted_file(p, "guest initramfs") for p in parts])
 
 
 def resolve_accel(accel):
@@ -136,6 +139,8 @@ def _sweep_stale():
     kernel took QEMU with it through PDEATHSIG, but nothing removed the ~90 MB initrd)."""
     for path in pathlib.Path(tempfile.gettempdir()).glob(TMP_PREFIX + "*"):
         try:
+            if path.lstat().st_uid != os.geteuid():
+                continue                     # another user's guest: not ours to remove
             pid = int((path / "owner.pid").read_text())
         except (OSError, ValueError):
             continue                         # not ours to judge (or being created right now)
@@ -173,6 +178,7 @@ class Guest:
         self.memory, self.workdir = memory, workdir
         self.python = host_python()
         self.grace, self.max_line = GRACE, MAX_LINE
+        self.trampoline = str(trampoline.build_trampoline())
         self.proc = self._sock = None
         self._buf, self._next_id = b"", 0
         _sweep_stale()
@@ -283,7 +289,10 @@ class Guest:
             raise GuestError("physcall vm: the guest is not running (closed or crashed); start a new Guest")
         self._next_id += 1
         data = input.encode() if isinstance(input, str) else (input or b"")
-        full_env = {"PYTHONPATH": os.pathsep.join([self.workdir] + site_dirs())}
+        # The payload packs the host's trampoline build at its host path (the guest has no gcc); name
+        # it, since the guest's HOME is not the host user's.
+        full_env = {"PYTHONPATH": os.pathsep.join([self.workdir] + site_dirs()),
+                    "PHYSCALL_TRAMPOLINE": self.trampoline}
         full_env.update(env or {})
         self._send({"id": self._next_id, "op": "run", "argv": [str(a) for a in argv], "timeout": timeout,
                     "stdin_b64": base64.b64encode(data).decode(), "cwd": cwd or self.workdir, "env": full_env})
@@ -336,11 +345,12 @@ class Guest:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+        # copy_in renames over the destination: a symlink planted there is replaced, not written through
         if os.path.isfile(self.serial_log) and self.tmpdir in self.serial_log:
-            self.serial_log = str(shutil.copy(self.serial_log, host.cache_dir("logs") / "serial-last.log"))
+            self.serial_log = str(cache.copy_in(self.serial_log, host.cache_dir("logs") / "serial-last.log"))
         qemu_log = os.path.join(self.tmpdir, "qemu.log")
         if os.path.isfile(qemu_log):
-            shutil.copy(qemu_log, host.cache_dir("logs") / "qemu-last.log")
+            cache.copy_in(qemu_log, host.cache_dir("logs") / "qemu-last.log")
 
     def __enter__(self):
         return self

@@ -12,6 +12,7 @@ import pathlib
 import re
 import shutil
 
+from physcall.cache import cache_dir  # noqa: F401  (the one owner of the cache; re-exported for vm)
 from physcall.vm.errors import SetupError
 
 # package -> a file it installs that we rely on; checked before any download or boot.
@@ -36,14 +37,6 @@ BUILD_REQUIRED = {
 }
 DEB_SOURCES = pathlib.Path("/etc/apt/sources.list.d/debian.sources")
 SOURCES_LIST = pathlib.Path("/etc/apt/sources.list")
-
-
-def cache_dir(*parts):
-    """``$XDG_CACHE_HOME/physcall/<parts>`` (default ``~/.cache``), created on demand."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = pathlib.Path(base, "physcall", *parts)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def require_packages(build=False):
