@@ -8,20 +8,21 @@ or in the QEMU guest physcall boots).
 639
 """
 
-from .errors import (AssemblyError, BackendError, ConfirmationRequired, LayoutError, PhyscallError,
-                     PreflightError, VerificationError)
+from .errors import (AssemblyError, BackendError, CallError, ConfirmationRequired, InputError,
+                     LayoutError, ModelError, PhyscallError, PreflightError, UnknownBackend, UsageError,
+                     VerificationError)
 from .regs import Regs
 from .asm import Assembly, asm
 from .call import Buffer, Call, FarCall, Interrupt, Routine, far_call, interrupt
 from .layout import Layout, Placed, lay_out
-from .result import Result
+from .outcome import Outcome, Result
 from .invoke import BACKENDS, invoke
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AssemblyError", "Assembly", "BACKENDS", "BackendError", "Buffer", "Call", "ConfirmationRequired",
-    "FarCall", "Interrupt", "LayoutError", "Layout", "PhyscallError", "Placed", "PreflightError",
-    "Regs", "Result", "Routine", "VerificationError", "__version__", "asm", "far_call", "interrupt",
-    "invoke", "lay_out",
+    "AssemblyError", "Assembly", "BACKENDS", "BackendError", "Buffer", "Call", "CallError",
+    "ConfirmationRequired", "FarCall", "InputError", "Interrupt", "LayoutError", "Layout", "ModelError",
+    "Outcome", "PhyscallError", "Placed", "PreflightError", "Regs", "Result", "Routine", "UnknownBackend",
+    "UsageError", "VerificationError", "__version__", "asm", "far_call", "interrupt", "invoke", "lay_out",
 ]

@@ -18,6 +18,22 @@ class AssemblyError(PhyscallError, ValueError):
         self.text = text
 
 
+class CallError(PhyscallError, ValueError):
+    """A call's vector, registers, buffers, mode or source are not valid; the message names the value."""
+
+
+class UsageError(PhyscallError, TypeError):
+    """physcall was called in a way it does not take: an unknown option, a value of the wrong type."""
+
+
+class InputError(PhyscallError, OSError):
+    """A file the caller named cannot be read or holds no calls; the message names the file."""
+
+
+class ModelError(PhyscallError, ValueError):
+    """A machine model for the dry run (firmware, profile, port policy) holds a value it cannot use."""
+
+
 class LayoutError(PhyscallError, ValueError):
     """The batch does not fit the low-memory window, or a buffer/register pairing is impossible."""
 
@@ -42,8 +58,21 @@ class PreflightError(BackendError):
         self.checks = checks or []
 
 
+class UnknownBackend(BackendError, ValueError):
+    """A backend name that is neither a backend nor an alias; the message lists the choices."""
+
+
 class ConfirmationRequired(BackendError, PermissionError):
-    """A real jump was requested without explicit confirmation (``confirm=True`` or ``--yes``)."""
+    """A real jump was requested without explicit confirmation (``confirm=True`` or ``--yes``).
+
+    ``ConfirmationRequired()`` carries the one text every refusal uses."""
+
+    TEXT = ("a real jump on this machine needs explicit confirmation: pass confirm=True (CLI: --yes) "
+            "after `physcall check`; it resets the machine if kernel or firmware disagree with the "
+            "trampoline. To try it safely use backend='vm' (physcall's QEMU guest)")
+
+    def __init__(self, message=None):
+        super().__init__(message or self.TEXT)
 
 
 class WireError(BackendError):

@@ -1,16 +1,17 @@
-"""The one way through the house: lay out -> verify (dry run) -> run on a backend -> Results.
+"""The one way through the house: lay out -> verify (dry run) -> run on a backend -> Outcomes.
 
 >>> import physcall
 >>> physcall.invoke(physcall.interrupt(0x12)).regs.ax          # the emulator and the stub BIOS
 639
 """
 
+import dataclasses
 import logging
 
 from .call import Call
-from .errors import BackendError, ConfirmationRequired, VerificationError
+from .errors import BackendError, ConfirmationRequired, UnknownBackend, UsageError, VerificationError
 from .layout import lay_out
-from .result import Result
+from .outcome import RETURNED
 
 log = logging.getLogger("physcall")
 
@@ -23,15 +24,21 @@ BACKEND_OPTIONS = {"emulator": (), "kexec": ("confirm", "force", "timeout", "che
 
 
 def normalize_backend(name):
-    """A backend name from a name or alias; the error lists the valid choices."""
-    name = ALIASES.get(name, name)
-    if name not in BACKENDS:
-        raise BackendError("unknown backend %r: choose one of %s" % (name, ", ".join(BACKENDS)))
-    return name
+    """A backend name from a name or alias; the error lists the valid choices.
+
+    >>> normalize_backend("unicorn")
+    'emulator'
+    """
+    canonical = ALIASES.get(name, name) if isinstance(name, str) else name
+    if canonical not in BACKENDS:
+        raise UnknownBackend("unknown backend %r: choose one of %s (aliases: %s)"
+                             % (name, ", ".join(BACKENDS),
+                                ", ".join("%s=%s" % kv for kv in sorted(ALIASES.items()))))
+    return canonical
 
 
 def invoke(calls, backend="emulator", verify=True, **options):
-    """Run a call or a list of calls (one batch, one jump) and return Result(s).
+    """Run a call or a list of calls (one batch, one jump) and return its Outcome(s).
 
     ``backend``: "emulator" (offline, default), "kexec" (this machine, for real: needs
     ``confirm=True``), "vm" (the QEMU guest runs the kexec backend).  ``verify=False`` skips the dry
@@ -45,32 +52,27 @@ def invoke(calls, backend="emulator", verify=True, **options):
     single = isinstance(calls, Call)
     backend = normalize_backend(backend)
     if backend == "kexec" and options.get("confirm") is not True:
-        raise ConfirmationRequired(
-            "a real jump on this machine needs explicit confirmation: pass confirm=True (CLI: --yes) "
-            "after `physcall check`; to try it safely use backend='vm' (physcall's QEMU guest)")
+        raise ConfirmationRequired()
     unknown = sorted(set(options) - set(EMULATOR_OPTIONS) - set(BACKEND_OPTIONS[backend]))
     if unknown:
-        raise TypeError("invoke(backend=%r) got unknown option%s %s; it takes %s"
-                        % (backend, "s" if len(unknown) > 1 else "", ", ".join(unknown),
-                           ", ".join(EMULATOR_OPTIONS + BACKEND_OPTIONS[backend])))
+        raise UsageError("invoke(backend=%r) got unknown option%s %s; it takes %s"
+                         % (backend, "s" if len(unknown) > 1 else "", ", ".join(unknown),
+                            ", ".join(EMULATOR_OPTIONS + BACKEND_OPTIONS[backend])))
     layout = lay_out(calls)
     emu = {k: options.pop(k) for k in EMULATOR_OPTIONS if k in options}
-    reports = [None] * len(layout.calls)
-    if backend == "emulator" or verify:
-        reports = _dry_run(layout, emu)
+    dry = _dry_run(layout, emu) if backend == "emulator" or verify else None
     if backend == "emulator":
-        results = [_result(p, o, "emulator", o.report) for p, o in zip(layout.calls, reports)]
+        outcomes = dry
     else:
         outcomes = _real(backend, layout, options)
         for placed, outcome in zip(layout.calls, outcomes):
-            if getattr(outcome, "returned", True) is False or getattr(outcome, "status", "returned") \
-                    not in ("returned", None):
+            if outcome.status != RETURNED:
                 raise BackendError("call %d (%s) did not return on the %s backend (status %s); its "
                                    "registers would be meaningless" % (placed.index, placed.call.describe(),
                                                                        backend, outcome.status))
-        dry = [getattr(o, "report", None) for o in reports]
-        results = [_result(p, o, backend, r) for p, o, r in zip(layout.calls, outcomes, dry)]
-    return results[0] if single else results
+        if dry is not None:
+            outcomes = [dataclasses.replace(o, report=d.report) for o, d in zip(outcomes, dry)]
+    return outcomes[0] if single else outcomes
 
 
 def _dry_run(layout, emu):
@@ -94,9 +96,3 @@ def _real(backend, layout, options):
         return kexec.run_kexec(layout, **options)
     from . import vmbackend
     return vmbackend.run_vm(layout, **options)
-
-
-def _result(placed, outcome, backend, report):
-    timing = dict(getattr(outcome, "timing", None) or {})
-    return Result(call=placed.call, regs=outcome.regs, buffers=dict(outcome.buffers),
-                  backend=backend, report=report, timing=timing)

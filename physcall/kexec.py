@@ -25,11 +25,11 @@ import os
 import secrets
 import struct
 import time
-from dataclasses import dataclass, field
 
 from . import abi, image, preflight
 from .errors import BackendError, ConfirmationRequired
-from .regs import Regs
+from .outcome import PENDING, RETURNED, SKIPPED, Outcome
+from .regs import FIELDS, Regs
 
 log = logging.getLogger("physcall")
 
@@ -41,7 +41,7 @@ LINUX_REBOOT_MAGIC1 = 0xFEE1DEAD
 LINUX_REBOOT_MAGIC2 = 672274793
 LINUX_REBOOT_CMD_KEXEC = 0x45584543
 LOCK_PATH = "/run/physcall.lock"
-STATUS = {abi.CALL_PENDING: "pending", abi.CALL_RETURNED: "returned", abi.CALL_SKIPPED: "skipped"}
+STATUS = {abi.CALL_PENDING: PENDING, abi.CALL_RETURNED: RETURNED, abi.CALL_SKIPPED: SKIPPED}
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -51,25 +51,6 @@ class KexecSegment(ctypes.Structure):
     """struct kexec_segment (include/uapi/linux/kexec.h)."""
     _fields_ = [("buf", ctypes.c_void_p), ("bufsz", ctypes.c_size_t),
                 ("mem", ctypes.c_void_p), ("memsz", ctypes.c_size_t)]
-
-
-@dataclass
-class Outcome:
-    """One call's result from the real jump."""
-    regs_out: Regs
-    buffers: dict
-    status: str
-    returned: bool
-    tsc: dict = field(default_factory=dict)
-    extra: dict = field(default_factory=dict)    # esp, ss after the call; the batch's header facts
-
-    @property
-    def regs(self):
-        return self.regs_out
-
-    @property
-    def timing(self):
-        return dict(self.tsc)
 
 
 # ---------------------------------------------------------------------------------------- syscalls
@@ -230,15 +211,13 @@ def run_kexec(layout, *, confirm=False, force=False, timeout=60.0, checks=True):
     ``force`` replaces an image someone else loaded.  ``timeout`` bounds the wait for the lock.
 
     >>> from physcall.layout import lay_out; from physcall.call import interrupt
-    >>> run_kexec(lay_out(interrupt(0x12)))          # no confirm: refused before anything happens
+    >>> run_kexec(lay_out(interrupt(0x12)))   # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    physcall.errors.ConfirmationRequired: a real jump on this machine needs confirm=True (CLI: --yes); it can reset the machine if kernel or firmware disagree: run `physcall check` first, or use backend='vm' (physcall's QEMU guest)
+    physcall.errors.ConfirmationRequired: a real jump on this machine needs explicit confirmation: ...
     """
     if confirm is not True:
-        raise ConfirmationRequired("a real jump on this machine needs confirm=True (CLI: --yes); it can reset "
-                                   "the machine if kernel or firmware disagree: run `physcall check` first, "
-                                   "or use backend='vm' (physcall's QEMU guest)")
+        raise ConfirmationRequired()
     if checks:          # first outside the lock, so that a non-root caller hears why, not EACCES
         preflight.require(force=force)
     with JumpLock(timeout=timeout):
@@ -286,18 +265,32 @@ def _decode(layout, img, box, nonce, host_tsc):
                  "image": hdr.tsc_exit - hdr.tsc_entry}
     if None not in host_tsc:
         tsc_batch.update(host_before=host_tsc[0], host_after=host_tsc[1], round_trip=host_tsc[1] - host_tsc[0])
+    mhz = tsc_mhz()
+    if mhz:
+        tsc_batch["tsc_mhz"] = mhz
     calls = abi.ffi.from_buffer("struct pc_call[]", bytearray(raw[abi.SIZEOF_HEADER:abi.SIZEOF_HEADER
                                                                 + len(layout.calls) * abi.SIZEOF_CALL]))
-    return [_outcome(calls[i], img.buffer_offsets[i], raw, tsc_batch, batch)
-            for i in range(len(layout.calls))], hdr
+    return [_outcome(placed, calls[i], img.buffer_offsets[i], raw, tsc_batch, batch)
+            for i, placed in enumerate(layout.calls)], hdr
 
 
-def _outcome(rec, offsets, raw, tsc_batch, batch):
+def _outcome(placed, rec, offsets, raw, tsc_batch, batch):
     out = rec.out
-    returned = rec.status == abi.CALL_RETURNED
-    regs = Regs(eax=out.eax, ebx=out.ebx, ecx=out.ecx, edx=out.edx, esi=out.esi, edi=out.edi,
-                ebp=out.ebp, ds=out.ds, es=out.es, fs=out.fs, gs=out.gs, eflags=out.eflags)
-    buffers = {name: raw[off:off + size] for name, (off, size) in offsets.items()} if returned else {}
-    tsc = dict(tsc_batch, entry=rec.tsc_entry, exit=rec.tsc_exit, call=rec.tsc_exit - rec.tsc_entry)
-    return Outcome(regs, buffers, STATUS.get(rec.status, str(rec.status)), returned, tsc,
-                   dict(batch, esp=out.esp, ss=out.ss))
+    status = STATUS.get(rec.status, str(rec.status))
+    regs = Regs(**{name: getattr(out, name) for name in FIELDS})
+    buffers = {name: raw[off:off + size] for name, (off, size) in offsets.items()} if status == RETURNED else {}
+    timing = dict(tsc_batch, entry=rec.tsc_entry, exit=rec.tsc_exit, call=rec.tsc_exit - rec.tsc_entry)
+    return Outcome(call=placed.call, regs=regs, buffers=buffers, backend="kexec", status=status,
+                   timing=timing, extra=dict(batch, esp=out.esp, ss=out.ss))
+
+
+def tsc_mhz(path="/proc/cpuinfo"):
+    """The CPU clock from /proc/cpuinfo ("cpu MHz"): TSC cycles to time, approximately."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("cpu MHz"):
+                    return float(line.split(":")[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None

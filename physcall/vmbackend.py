@@ -1,9 +1,9 @@
 """The vm backend: physcall's QEMU guest runs the batch with the kexec backend, for real.
 
-The guest sees this checkout and the host's Python at the same paths (physcall/vm), so the calls
-travel as JSON (physcall.wire: data only, never pickle) to ``python3 -m physcall.guestrun`` inside it,
-which lays them out again (the layout is deterministic), jumps, and sends the outcomes back; the host
-checks the reply against its request before it believes a byte of it. A :class:`Session` keeps one guest up
+The guest sees this checkout and the host's Python at the same paths (physcall/vm), so the verified
+Layout (the one the dry run ran) travels as JSON (physcall.wire: data only, never pickle) to
+``python3 -m physcall.guestrun`` inside it, which jumps with the kexec backend and sends the outcomes
+back; the host checks the reply against its request before it believes a byte of it. A :class:`Session` keeps one guest up
 for many invocations, so a script pays the boot once.
 
 >>> import physcall
@@ -13,22 +13,12 @@ for many invocations, so a script pays the boot once.
 """
 
 import logging
-from dataclasses import dataclass, field
 
 from . import wire
 from .errors import BackendError
+from .outcome import Outcome
 
 log = logging.getLogger("physcall")
-
-
-@dataclass
-class Outcome:
-    """One call's outcome as the guest reported it."""
-    regs: object
-    buffers: dict
-    timing: dict = field(default_factory=dict)
-    status: object = None
-
 
 class Session:
     """One guest kept up for many calls: ``with Session() as vm: vm.invoke(...)``."""
@@ -68,16 +58,17 @@ class Session:
         return invoke(calls, backend="vm", session=self, **options)
 
     def run_layout(self, layout, force=False, timeout=120.0):
-        """Send the layout's calls to the guest runner and decode what comes back."""
+        """Send the layout to the guest runner; its checked answer becomes the vm backend's Outcomes."""
         calls = [p.call for p in layout.calls]
         from .vm.guest import CHECKOUT
         rc, out, err = self.guest.run([self.guest.python, *self.runner], timeout=timeout, cwd=CHECKOUT,
-                                      input=wire.encode_request(calls, force))
+                                      input=wire.encode_request(layout, force))
         if rc != 0:
             raise BackendError("the guest could not run the batch (exit %d):\n%s\n  serial log: %s"
                                % (rc, err.decode(errors="replace").strip()[-4000:],
                                   getattr(self.guest, "serial_log", "?")))
-        return [Outcome(**item) for item in wire.decode_reply(out, calls)]
+        return [Outcome(call=call, backend="vm", **item)
+                for call, item in zip(calls, wire.decode_reply(out, calls))]
 
 
 def run_vm(layout, session=None, force=False, timeout=120.0, confirm=None, **guest_options):

@@ -1,18 +1,21 @@
 """The vm backend's wire format: the guest boundary carries data only.
 
 The guest runs firmware and the user's routines as root in real mode; whatever goes wrong in it must
-stay there.  So the host never unpickles (or otherwise executes) what the guest sends: calls go down and
-outcomes come back as JSON, bytes as hex, and the host checks every reply against its own request (the
+stay there.  So the host never unpickles (or otherwise executes) what the guest sends: the verified
+Layout (the one the dry run ran, not calls the guest would lay out again) goes down and outcomes come
+back as JSON, bytes as hex, and the host checks every reply against its own request (the
 number of outcomes, each buffer's name and size, each register's range, the size of the whole reply)
 and refuses anything else with a :class:`~physcall.errors.WireError`.
 
 >>> from physcall.call import Buffer, interrupt
+>>> from physcall.layout import lay_out
+>>> from physcall.outcome import Outcome
 >>> calls = [interrupt(0x15, eax=0xE820, edx=0x534D4150, ecx=24, es_di=Buffer(24))]
->>> again, force = decode_request(encode_request(calls))
->>> again[0].describe(), again[0].regs == calls[0].regs, again[0].buffers["es_di"].size
-('int 15h', True, 24)
->>> reply = encode_reply([{"regs": calls[0].regs, "buffers": {"es_di": bytes(24)}, "status": "returned",
-...                        "timing": {"call": 1234}}])
+>>> again, force = decode_request(encode_request(lay_out(calls)))
+>>> again == lay_out(calls), again.calls[0].call.describe()
+(True, 'int 15h')
+>>> reply = encode_reply([Outcome(calls[0], calls[0].regs, {"es_di": bytes(24)}, "kexec",
+...                               timing={"call": 1234})])
 >>> decode_reply(reply, calls)[0]["buffers"]["es_di"] == bytes(24)
 True
 >>> decode_reply(b'{"format": "physcall-wire-1", "outcomes": []}', calls)
@@ -24,12 +27,16 @@ physcall.errors.WireError: the guest's reply is refused: 0 outcomes for 1 calls
 import json
 import math
 
+import dataclasses
+
 from .call import Buffer, FarCall, Interrupt, Routine
 from .errors import WireError, PhyscallError
+from .layout import Layout, Placed
+from .outcome import PENDING, RETURNED, SKIPPED
 from .regs import FIELDS, WIDTH, Regs
 
 FORMAT = "physcall-wire-1"
-STATUSES = ("returned", "pending", "skipped")   # physcall.kexec.STATUS; an unknown code comes as digits
+STATUSES = (RETURNED, PENDING, SKIPPED)   # physcall.kexec.STATUS; an unknown code comes as digits
 MAX_TIMING_KEYS = 64
 # Room for everything in a reply but the buffers' hex: registers, status and timing of each call.
 OVERHEAD, PER_CALL = 4096, 8192
@@ -37,10 +44,19 @@ OVERHEAD, PER_CALL = 4096, 8192
 
 # ------------------------------------------------------------------------------------ host -> guest
 
-def encode_request(calls, force=False):
-    """The request for ``python3 -m physcall.guestrun``: the calls as plain data, bytes as hex."""
-    return json.dumps({"format": FORMAT, "force": bool(force),
-                       "calls": [_call_to_data(c) for c in calls]}).encode()
+def encode_request(layout, force=False):
+    """The request for ``python3 -m physcall.guestrun``: the verified Layout as plain data, bytes as hex."""
+    return json.dumps({"format": FORMAT, "force": bool(force), "layout": {
+        "regions": [[at, bytes(data).hex()] for at, data in layout.regions],
+        "stack": list(layout.stack), "window": list(layout.window),
+        "calls": [_placed_to_data(p) for p in layout.calls]}}).encode()
+
+
+def _placed_to_data(placed):
+    data = {f.name: getattr(placed, f.name) for f in dataclasses.fields(Placed)}
+    data.update(regs=placed.regs.as_dict(), call=_call_to_data(placed.call),
+                buffers={name: list(at_size) for name, at_size in placed.buffers.items()})
+    return data
 
 
 def _call_to_data(call):
@@ -60,14 +76,25 @@ def _call_to_data(call):
 
 
 def decode_request(raw):
-    """``(calls, force)`` from :func:`encode_request`'s bytes (the guest side)."""
+    """``(layout, force)`` from :func:`encode_request`'s bytes (the guest side)."""
     doc = _load(raw, "the host's request")
-    _expect(isinstance(doc, dict) and doc.get("format") == FORMAT and isinstance(doc.get("calls"), list),
+    _expect(isinstance(doc, dict) and doc.get("format") == FORMAT and isinstance(doc.get("layout"), dict),
             "the host's request", "not a %s request" % FORMAT)
     try:
-        return [_call_from_data(c) for c in doc["calls"]], bool(doc.get("force"))
+        lay = doc["layout"]
+        return Layout(regions=[(at, bytes.fromhex(data)) for at, data in lay["regions"]],
+                      calls=[_placed_from_data(p) for p in lay["calls"]],
+                      stack=tuple(lay["stack"]), window=tuple(lay["window"])), bool(doc.get("force"))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise WireError("the host's request is refused: %s: %s" % (type(exc).__name__, exc)) from None
+
+
+def _placed_from_data(data):
+    data = dict(data)
+    data.update(regs=Regs(**data["regs"]), call=_call_from_data(data["call"]),
+                buffers={name: tuple(at_size) for name, at_size in data["buffers"].items()},
+                code=tuple(data["code"]), routine=tuple(data["routine"]) if data["routine"] else None)
+    return Placed(**data)
 
 
 def _call_from_data(data):
@@ -88,10 +115,11 @@ def _call_from_data(data):
 # ------------------------------------------------------------------------------------ guest -> host
 
 def encode_reply(outcomes):
-    """The guest's answer: one ``{"regs", "buffers", "status", "timing"}`` per call, bytes as hex."""
+    """The guest's answer, from its Outcomes: one ``{"regs", "buffers", "status", "timing"}`` per call,
+    bytes as hex."""
     return json.dumps({"format": FORMAT, "outcomes": [
-        {"regs": o["regs"].as_dict(), "buffers": {n: bytes(d).hex() for n, d in o["buffers"].items()},
-         "status": o["status"], "timing": dict(o["timing"])} for o in outcomes]}).encode()
+        {"regs": o.regs.as_dict(), "buffers": {n: bytes(d).hex() for n, d in o.buffers.items()},
+         "status": o.status, "timing": dict(o.timing)} for o in outcomes]}).encode()
 
 
 def max_reply(calls):
@@ -143,7 +171,7 @@ def _regs(regs, where):
 def _buffers(buffers, call, status, where):
     """Every buffer of the call, at its size; none at all when the call did not return."""
     _expect(isinstance(buffers, dict), where, "buffers must be a dict")
-    want = {n: b.size for n, b in call.buffers.items()} if status == "returned" else {}
+    want = {n: b.size for n, b in call.buffers.items()} if status == RETURNED else {}
     _expect(set(buffers) == set(want), where,
             "buffers %s, where the call has %s" % (sorted(buffers), sorted(want)))
     out = {}

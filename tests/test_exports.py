@@ -3,10 +3,10 @@
 import physcall
 
 PUBLIC = {
-    "AssemblyError", "Assembly", "BACKENDS", "BackendError", "Buffer", "Call", "ConfirmationRequired",
-    "FarCall", "Interrupt", "LayoutError", "Layout", "PhyscallError", "Placed", "PreflightError",
-    "Regs", "Result", "Routine", "VerificationError", "__version__", "asm", "far_call", "interrupt",
-    "invoke", "lay_out",
+    "AssemblyError", "Assembly", "BACKENDS", "BackendError", "Buffer", "Call", "CallError",
+    "ConfirmationRequired", "FarCall", "InputError", "Interrupt", "LayoutError", "Layout", "ModelError",
+    "Outcome", "PhyscallError", "Placed", "PreflightError", "Regs", "Result", "Routine", "UnknownBackend",
+    "UsageError", "VerificationError", "__version__", "asm", "far_call", "interrupt", "invoke", "lay_out",
 }
 
 
@@ -20,3 +20,8 @@ def test_errors_share_one_root():
         obj = getattr(physcall, name)
         if isinstance(obj, type) and issubclass(obj, Exception):
             assert issubclass(obj, physcall.PhyscallError)
+
+
+def test_result_is_the_one_outcome_type():
+    assert physcall.Result is physcall.Outcome
+    assert type(physcall.invoke(physcall.interrupt(0x12))) is physcall.Outcome

@@ -1,9 +1,10 @@
 """The guest boundary (physcall.wire): calls survive the trip as data, and bad replies are refused.
 
-Oracle for the request: the kexec image the guest would build from the decoded calls is byte for byte
-the image the host builds from its own (the layout is deterministic, so any lost field shows).
+Oracle for the request: the kexec image the guest builds from the decoded Layout is byte for byte the
+image the host builds from its own (any lost field shows).
 """
 
+import dataclasses
 import json
 import pickle
 
@@ -13,6 +14,7 @@ from physcall import image, wire
 from physcall.call import Buffer, Routine, far_call, interrupt
 from physcall.errors import PhyscallError, WireError
 from physcall.layout import lay_out
+from physcall.outcome import Outcome
 from physcall.regs import Regs
 
 CALLS = [interrupt(0x15, eax=0xE820, edx=0x534D4150, ecx=24, es_di=Buffer(24, data=b"\x01\x02")),
@@ -22,26 +24,35 @@ CALLS = [interrupt(0x15, eax=0xE820, edx=0x534D4150, ecx=24, es_di=Buffer(24, da
          Routine("mov eax, [0x413]\nret", mode="flat32", edi=Buffer(64))]
 
 
-def segments(calls):
-    return [(s.mem, s.data, s.memsz) for s in image.build_image(lay_out(calls)).segments]
+def segments(layout):
+    return [(s.mem, s.data, s.memsz) for s in image.build_image(layout).segments]
 
 
 def test_request_round_trip_builds_the_same_image():
-    decoded, force = wire.decode_request(wire.encode_request(CALLS, force=True))
-    assert force is True
-    assert [c.describe() for c in decoded] == [c.describe() for c in CALLS]
-    assert [c.ds_given for c in decoded[2:4]] == [False, True]
-    assert segments(decoded) == segments(CALLS)
+    layout = lay_out(CALLS)
+    decoded, force = wire.decode_request(wire.encode_request(layout, force=True))
+    assert force is True and decoded == layout
+    assert [p.call.describe() for p in decoded.calls] == [c.describe() for c in CALLS]
+    assert [p.call.ds_given for p in decoded.calls[2:4]] == [False, True]
+    assert segments(decoded) == segments(layout)
+
+
+def test_request_carries_the_verified_layout_not_calls_to_lay_out_again():
+    layout = lay_out(CALLS[:1])
+    moved = dataclasses.replace(layout, regions=[(at + 0x1000, data) for at, data in layout.regions])
+    decoded, _ = wire.decode_request(wire.encode_request(moved))
+    assert decoded.regions == moved.regions != layout.regions
 
 
 def test_request_is_json_with_hex_bytes():
-    doc = json.loads(wire.encode_request(CALLS[:1]))
-    assert doc["calls"][0]["buffers"]["es_di"]["data"] == "0102" + "00" * 22
+    doc = json.loads(wire.encode_request(lay_out(CALLS[:1])))
+    assert doc["layout"]["calls"][0]["call"]["buffers"]["es_di"]["data"] == "0102" + "00" * 22
+    assert doc["layout"]["regions"][1][1] == "0102" + "00" * 22
 
 
 def good_reply(calls=CALLS[:2]):
-    return [{"regs": Regs(eax=0x27F), "buffers": {n: bytes(b.size) for n, b in c.buffers.items()},
-             "status": "returned", "timing": {"call": 100, "tsc_mhz": 2400.5}} for c in calls]
+    return [Outcome(c, Regs(eax=0x27F), {n: bytes(b.size) for n, b in c.buffers.items()}, "kexec",
+                    timing={"call": 100, "tsc_mhz": 2400.5}) for c in calls]
 
 
 def test_reply_round_trip():
@@ -88,5 +99,5 @@ def test_oversized_reply_is_refused_before_parsing():
 
 def test_a_call_that_did_not_return_brings_no_buffers():
     reply = good_reply()
-    reply[1].update(status="skipped", buffers={})
+    reply[1] = dataclasses.replace(reply[1], status="skipped", buffers={})
     assert wire.decode_reply(wire.encode_reply(reply), CALLS[:2])[1]["buffers"] == {}

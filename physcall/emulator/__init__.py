@@ -4,9 +4,9 @@
 """
 
 from .firmware import STUB_TRAP_PORT, Firmware, from_devmem, from_elf_core, from_raw
-from .machine import Machine, Outcome, run
+from .machine import Machine, run
 from .policy import Policy
 from .report import Report
 
-__all__ = ["Firmware", "Machine", "Outcome", "Policy", "Report", "STUB_TRAP_PORT", "from_devmem",
+__all__ = ["Firmware", "Machine", "Policy", "Report", "STUB_TRAP_PORT", "from_devmem",
            "from_elf_core", "from_raw", "run"]

@@ -21,12 +21,12 @@ the CPU does (Intel SDM vol. 3, 20.1.4 "Interrupt and Exception Handling" in rea
 
 import logging
 import struct
-from dataclasses import dataclass
 
 from unicorn import (UC_ARCH_X86, UC_HOOK_CODE, UC_HOOK_EDGE_GENERATED, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_UNMAPPED,
                      UC_HOOK_MEM_WRITE, UC_MODE_32, Uc, UcError)
 from unicorn import x86_const as X
 
+from ..outcome import NOT_RETURNED, NOT_RUN, RETURNED, Outcome
 from ..regs import IF, TF, Regs
 from .devices import default_devices
 from .firmware import LOW_SIZE, resolve
@@ -60,15 +60,6 @@ SEGS = (("ds", X.UC_X86_REG_DS), ("es", X.UC_X86_REG_ES), ("fs", X.UC_X86_REG_FS
 GPRS = (("eax", X.UC_X86_REG_EAX), ("ebx", X.UC_X86_REG_EBX), ("ecx", X.UC_X86_REG_ECX),
         ("edx", X.UC_X86_REG_EDX), ("esi", X.UC_X86_REG_ESI), ("edi", X.UC_X86_REG_EDI),
         ("ebp", X.UC_X86_REG_EBP))
-
-@dataclass
-class Outcome:
-    """One call's result in the emulator: registers, buffers read back, the Report, whether it returned."""
-    regs: Regs
-    buffers: dict
-    report: Report
-    returned: bool
-
 
 class _Call:
     """Per-call state the hooks need."""
@@ -201,7 +192,7 @@ class Machine(Hooks):
         report = Report(call=_describe(placed), mode=placed.mode, budget=self.budget,
                         firmware=self.firmware.name)
         report.refuse("not run: call %d of the batch was refused" % refused)
-        return Outcome(placed.regs, {}, report, False)
+        return _outcome(placed, placed.regs, {}, report, NOT_RUN)
 
     def _run_call(self, placed, layout, gaps):
         report = Report(call=_describe(placed), mode=placed.mode, budget=self.budget,
@@ -209,7 +200,7 @@ class Machine(Hooks):
         allowed = allowed_ranges(placed, layout, self.firmware, self.policy)
         call = self._call = _Call(placed, layout, report, allowed, gaps)
         if placed.routine and self._static_refusal(placed, report):
-            return Outcome(placed.regs, self._buffers(placed), report, False)
+            return _outcome(placed, placed.regs, self._buffers(placed), report, NOT_RUN)
         self._install_write_hooks(allowed)
         before = self._snapshot(allowed)
         begin = self._enter(placed)
@@ -232,7 +223,8 @@ class Machine(Hooks):
         if self.trace:
             self._tracer.flush()
         self._diff(before, call)
-        return Outcome(self._regs(), self._buffers(placed), report, report.returned)
+        return _outcome(placed, self._regs(), self._buffers(placed), report,
+                        RETURNED if report.returned else NOT_RETURNED)
 
     def _static_refusal(self, placed, report):
         lo, hi = placed.routine
@@ -347,6 +339,11 @@ class Machine(Hooks):
                 else:
                     writes.append((a, b))
         call.report.writes = merge(writes)
+
+
+def _outcome(placed, regs, buffers, report, status):
+    return Outcome(call=placed.call, regs=regs, buffers=buffers, backend="emulator", status=status,
+                   report=report)
 
 
 def _describe(placed):

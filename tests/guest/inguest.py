@@ -48,19 +48,19 @@ def jump(calls, **kw):
 
 
 def regs(outcome):
-    return dict(outcome.regs_out.as_dict(), esp=outcome.extra["esp"], ss=outcome.extra["ss"])
+    return dict(outcome.regs.as_dict(), esp=outcome.extra["esp"], ss=outcome.extra["ss"])
 
 
 def check_int12():
     out, = jump([interrupt(0x12)])
-    return {"regs": regs(out), "status": out.status, "tsc": out.tsc, "batch": out.extra}
+    return {"regs": regs(out), "status": out.status, "tsc": out.timing, "batch": out.extra}
 
 
 def check_e820():
     entries, ebx = [], 0
     for _ in range(128):
         out, = jump([interrupt(0x15, eax=0xE820, ebx=ebx, ecx=24, edx=0x534D4150, es_di=Buffer(24))])
-        r = out.regs_out
+        r = out.regs
         if r.cf or r.eax != 0x534D4150:
             break
         entries.append(out.buffers["es_di"][:r.ecx].hex())
@@ -72,14 +72,14 @@ def check_e820():
 
 def check_smbios():
     out, = jump([Routine(SMBIOS_SCAN, mode="flat32", edi=Buffer(32))])
-    return {"eax": out.regs_out.eax, "buffer": out.buffers["edi"].hex(), "status": out.status}
+    return {"eax": out.regs.eax, "buffer": out.buffers["edi"].hex(), "status": out.status}
 
 
 def check_batch(n=64):
     calls = [interrupt(0x12) if i % 2 == 0 else interrupt(0x11) for i in range(n)]
     outs = jump(calls)
-    return {"ax": [o.regs_out.ax for o in outs], "status": [o.status for o in outs],
-            "cf": [o.regs_out.cf for o in outs]}
+    return {"ax": [o.regs.ax for o in outs], "status": [o.status for o in outs],
+            "cf": [o.regs.cf for o in outs]}
 
 
 WORKLOAD = """
@@ -122,9 +122,9 @@ def check_soak(n=200):
     try:
         for i in range(n):
             out, = jump([interrupt(0x12)])
-            rts.append(out.tsc.get("round_trip"))
-            if out.status != "returned" or out.regs_out.ax != first_ax(i, out):
-                bad.append((i, out.status, out.regs_out.ax))
+            rts.append(out.timing.get("round_trip"))
+            if out.status != "returned" or out.regs.ax != first_ax(i, out):
+                bad.append((i, out.status, out.regs.ax))
     finally:
         open(os.path.join(d, "stop"), "w").close()
         proc.wait(120)
@@ -138,7 +138,7 @@ _AX = []
 
 def first_ax(i, out):
     if not _AX:
-        _AX.append(out.regs_out.ax)
+        _AX.append(out.regs.ax)
     return _AX[0]
 
 
@@ -194,7 +194,7 @@ def check_refusals(elf_path):
         res["other"] = "refused: %s" % exc
     res["other_still_loaded"] = kexec.kexec_loaded()
     out, = jump(lay, force=True)
-    res["forced_ax"] = out.regs_out.ax
+    res["forced_ax"] = out.regs.ax
     res["forced_loaded"] = kexec.kexec_loaded()
     return res
 

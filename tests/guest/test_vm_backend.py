@@ -30,6 +30,10 @@ def test_int12_through_invoke_equals_bda(vm, jump_guest):
     out = physcall.invoke(physcall.interrupt(0x12), backend="vm", session=vm)
     assert out.backend == "vm" and out.report.verdict == "ok"      # the dry run preceded the jump
     assert out.regs.ax == guest_word(jump_guest, 0x413)
+    assert type(out) is physcall.Outcome and out.status == "returned"
+    cpuinfo = jump_guest.run(["cat", "/proc/cpuinfo"])[1].decode()
+    assert out.timing["tsc_mhz"] == float(re.search(r"^cpu MHz\s*:\s*(\S+)", cpuinfo, re.M).group(1))
+    assert out.timing["call"] > 0 and out.timing["round_trip"] > out.timing["image"] > out.timing["call"]
 
 
 def test_e820_service_equals_boot_log(vm, jump_guest):
