@@ -13,7 +13,9 @@ import re
 
 import cffi
 
-HEADER = pathlib.Path(__file__).resolve().parent.parent / "csrc" / "physcall.h"
+from .resources import CSRC
+
+HEADER = CSRC / "physcall.h"
 _DEFINE = re.compile(r"^\s*#\s*define\s+(PC_\w+)\s+(0x[0-9a-fA-F]+|\d+)\b")
 
 

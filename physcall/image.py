@@ -25,11 +25,11 @@ import tempfile
 from typing import NamedTuple
 
 from . import abi, cache
+from .resources import CSRC
 from .errors import BackendError, LayoutError
 
 log = logging.getLogger("physcall")
 
-CSRC = pathlib.Path(__file__).resolve().parent.parent / "csrc"
 SOURCES = ("physcall.h", "asm-offsets.c", "trampoline.S", "trampoline.ld.S")
 PAGE = abi.PAGE_SIZE
 LOW_LIMIT = 0xA0000            # VGA memory, then option ROMs and the system BIOS up to 1 MiB

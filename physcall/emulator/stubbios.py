@@ -19,6 +19,7 @@ import logging
 import os
 import struct
 
+from .. import resources
 from ..asm import asm
 from ..errors import PhyscallError
 from . import stubtables as tables
@@ -27,7 +28,7 @@ from .profile import Profile
 
 log = logging.getLogger("physcall.emulator")
 
-STUBS = os.path.join(os.path.dirname(__file__), "..", "..", "stubs")
+STUBS = str(resources.STUBS)
 F_DATA, F_CODE, F_CODE_END = 0x0100, 0x4000, 0xD000
 C_STRINGS, C_CODE, C_DATA = 0x0020, 0x0100, 0x0800
 IRET = 0xFF53                          # SeaBIOS's default handler (an IRET)

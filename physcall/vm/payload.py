@@ -29,10 +29,10 @@ import sys
 import sysconfig
 import tempfile
 
+from physcall import resources
 from physcall.vm import host
 
 log = logging.getLogger("physcall.vm")
-CHECKOUT = pathlib.Path(__file__).resolve().parents[2]
 DISTRIBUTIONS = ["cffi", "keystone-engine", "unicorn", "pyelftools", "capstone"]  # pyproject + their deps
 TOOLS = ["/usr/sbin/kexec", "/usr/sbin/hwinfo", "/usr/sbin/vbetool"]
 DATA = ["/etc/ld.so.cache"]
@@ -114,7 +114,9 @@ def collect():
     c.add_tree(stdlib, skip=STDLIB_SKIP | {libpl})
     for path in _distribution_files(DISTRIBUTIONS) + TOOLS + DATA:
         c.add(path)
-    c.add_tree(CHECKOUT, skip={".pytest_cache", ".hypothesis", ".venv"})
+    # the checkout (tests and examples run in the guest too), or an installed physcall's own package:
+    # never the whole site-packages it sits in
+    c.add_tree(str(resources.CHECKOUT or resources.PACKAGE), skip={".pytest_cache", ".hypothesis", ".venv"})
     from physcall import image            # the guest has no gcc: it takes the host's trampoline build
     c.add_tree(str(image.build_trampoline().parent))
     for lib in _needed_libraries(sorted(f for f in c.files if _is_elf(f))):
