@@ -1,164 +1,180 @@
-"""Assembly through Keystone: ``asm(source, mode="real16"|"flat32", origin=0)`` -> code and symbols.
+"""Assembly through Keystone that never lies: ``asm(source, mode="real16"|"flat32", origin=0)``.
 
 Source is Intel syntax, one statement per line; ``;`` and ``#`` start comments (as in NASM listings of
-BIOS code).  Results are cached by (source, mode, origin, defines).
+BIOS code).  Results are cached by (source, mode, origin, defines).  GNU as is the reference: every
+line either assembles to the bytes GNU as gives (``.code16``/``.code32``, Intel syntax; the corpus in
+tests/test_asm_oracle.py), or is refused with its number.  How:
 
-Keystone 0.9's 16-bit mode gives ``ret``, ``retf``, ``call label``, ``push imm`` and near conditional or
-far-away jumps a 0x66 operand-size prefix: ``retf`` would pop 8 bytes and ``call`` would push 4, which
-wrecks the stack of any real-mode routine.  In real16 those statements are rewritten to explicit
-encodings before Keystone sees them (``_fix_real16``); tests check every form against Capstone.
+- before Keystone (physcall/asmsyntax.py): characters Keystone cannot read (NUL, non-ASCII, ``%``,
+  on which it loops forever), empty operands, ambiguous forms are refused; NASM size words without
+  ``ptr`` are completed; the forms Keystone 0.9 mis-encodes (segment pushes with a 66h prefix in
+  32-bit mode, ``retf``/``call``/``push imm`` with 66h in 16-bit mode, ``int 3``) become explicit
+  bytes, and real16 branches are relaxed here, short where the target reaches, as GNU as does;
+- Keystone runs in a child process with a timeout (physcall/asmworker.py);
+- after it, each line's bytes are decoded again with Capstone: a statement that emits nothing, an
+  immediate, displacement or data value that does not fit its field (Keystone truncates silently),
+  is refused; legacy prefixes are put in GNU as's order.
 
 >>> a = asm("start: mov ax, 0x1234\\n int 0x12\\n ret", origin=0x100)
->>> a.code.hex(), a.symbols["start"]
-('b83412cd12c3', 256)
+>>> a.code.hex(), a.symbols["start"], a.lines
+('b83412cd12c3', 256, ((1, 256, 259), (2, 259, 261), (3, 261, 262)))
 """
 
 import functools
-import re
 from typing import NamedTuple
 
-import keystone
+from .asmcheck import check_line_bytes, evaluate, reorder_prefixes
+from .asmsyntax import BRANCH_NEAR, BRANCH_SHORT, Line, parse_source
+from .asmworker import keystone_asm
+from .errors import AssemblyError, PhyscallError
 
-from .errors import AssemblyError
-
-MODES = {"real16": keystone.KS_MODE_16, "flat32": keystone.KS_MODE_32}
+MODES = ("real16", "flat32")
 MODE_ALIASES = {"16": "real16", "real": "real16", "32": "flat32", "flat": "flat32", "pm32": "flat32"}
-
-_LABEL = re.compile(r"^\s*([A-Za-z_.$][\w.$@]*)\s*:(?!:)")
-_IDENT = re.compile(r"^[A-Za-z_.$][\w.$@]*$")
-_REGISTERS = frozenset(
-    "al ah bl bh cl ch dl dh ax bx cx dx si di bp sp eax ebx ecx edx esi edi ebp esp "
-    "cs ds es fs gs ss".split())
-_JCC = {"jo": 0x80, "jno": 0x81, "jb": 0x82, "jc": 0x82, "jnae": 0x82, "jae": 0x83, "jnb": 0x83,
-        "jnc": 0x83, "je": 0x84, "jz": 0x84, "jne": 0x85, "jnz": 0x85, "jbe": 0x86, "jna": 0x86,
-        "ja": 0x87, "jnbe": 0x87, "js": 0x88, "jns": 0x89, "jp": 0x8A, "jpe": 0x8A, "jnp": 0x8B,
-        "jpo": 0x8B, "jl": 0x8C, "jnge": 0x8C, "jge": 0x8D, "jnl": 0x8D, "jle": 0x8E, "jng": 0x8E,
-        "jg": 0x8F, "jnle": 0x8F}
+_HIDDEN = "__physcall_l"
+_MAX_PASSES = 16
 
 
 class Assembly(NamedTuple):
-    """Assembled code: ``code`` bytes placed at ``origin``; ``symbols`` maps labels to addresses."""
+    """Assembled code: ``code`` bytes placed at ``origin``; ``symbols`` maps labels to addresses;
+    ``lines`` gives (line number, start, end) for every source line that emits bytes."""
     code: bytes
     symbols: dict
     mode: str
     origin: int
+    lines: tuple = ()
+
+
+class ModeError(PhyscallError, ValueError):
+    """A mode name physcall does not know."""
 
 
 def normalize_mode(mode):
     """'real16' or 'flat32' from a name or alias; a clear error lists the valid choices."""
     mode = MODE_ALIASES.get(str(mode), str(mode))
     if mode not in MODES:
-        raise ValueError("unknown mode %r: choose one of %s" % (mode, ", ".join(MODES)))
+        raise ModeError("unknown mode %r: choose one of %s" % (mode, ", ".join(MODES)))
     return mode
 
 
+def decode_source(data, name="source"):
+    """Source bytes as text: UTF-8, or an AssemblyError naming the line and column of the bad byte.
+
+    >>> decode_source(b"nop\\nmov al, 1 ; caf\\xc3\\xa9\\n")
+    'nop\\nmov al, 1 ; caf\\xe9\\n'
+    """
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        text = data.split(b"\n")[line - 1].decode("utf-8", "replace")
+        raise AssemblyError("%s line %d, column %d: byte %#04x is not UTF-8: save the file as UTF-8"
+                            % (name, line, column, data[exc.start]), line, text) from None
+
+
 def asm(source, mode="real16", origin=0, defines=None):
-    """Assemble ``source`` for ``mode`` at ``origin``; ``defines`` gives external symbols.
+    """Assemble ``source`` (text, or UTF-8 bytes) for ``mode`` at ``origin``; ``defines`` gives
+    external symbols.
 
     >>> asm("mov eax, [0x100000]\\nret", mode="flat32").code.hex()
     'a100001000c3'
     """
     mode = normalize_mode(mode)
+    if isinstance(source, (bytes, bytearray)):
+        source = decode_source(bytes(source))
     frozen = tuple(sorted((defines or {}).items()))
     return _asm_cached(source, mode, origin, frozen)
 
 
-@functools.lru_cache(maxsize=512)
-def _asm_cached(source, mode, origin, defines):
-    lines = [strip_comment(line) for line in source.splitlines()]
-    fixups = []
-    if mode == "real16":
-        lines = [_fix_real16(line, dict(defines), fixups) for line in lines]
-    labels = [m.group(1) for m in map(_LABEL.match, lines) if m]
-    if len(set(labels)) != len(labels):
-        dup = next(l for l in labels if labels.count(l) > 1)
-        where = [i + 1 for i, l in enumerate(lines) if (_LABEL.match(l) or [None, None])[1] == dup]
-        raise AssemblyError("line %d: label %r already defined on line %d: rename one"
-                            % (where[1], dup, where[0]), where[1], source.splitlines()[where[1] - 1])
-    hidden = [f[0] for f in fixups]
-    table = labels + hidden
-    tail = "".join("\n.long %s" % label for label in table)
-    code = _keystone(mode, "\n".join(lines) + tail, origin, dict(defines), labels, source)
-    body, raw = bytearray(code[:len(code) - 4 * len(table)]), code[len(code) - 4 * len(table):]
-    values = [int.from_bytes(raw[4 * i:4 * i + 4], "little") for i in range(len(table))]
-    symbols = dict(zip(labels, values[:len(labels)]))
-    for (name, target, opcode_len), at in zip(fixups, values[len(labels):]):
-        rel = (target - (at + opcode_len + 2)) & 0xFFFF       # rel16 counts from the next instruction
-        body[at - origin + opcode_len:at - origin + opcode_len + 2] = rel.to_bytes(2, "little")
-    return Assembly(bytes(body), symbols, mode, origin)
-
-
 def strip_comment(line):
     """Drop a ``;`` or ``#`` comment, leaving quoted strings alone."""
-    quote = None
-    for i, ch in enumerate(line):
-        if quote:
-            quote = None if ch == quote else quote
-        elif ch in "\"'":
-            quote = ch
-        elif ch in ";#":
-            return line[:i].rstrip()
-    return line.rstrip()
+    from .asmsyntax import strip_comment as strip
+    return strip(line)
 
 
-def _fix_real16(line, defines=None, fixups=None):
-    """Rewrite the statements Keystone mis-encodes in 16-bit mode (module docstring).
-
-    A near branch to a label becomes explicit bytes with a label difference; one to an absolute
-    target (a number or a define) gets a hidden label and a placeholder that ``_asm_cached`` patches,
-    because Keystone evaluates ``.`` wrongly in absolute expressions.
-    """
-    m = _LABEL.match(line)
-    head, stmt = (line[:m.end()], line[m.end():]) if m else ("", line)
-    parts = stmt.split(None, 1)
-    if not parts:
-        return line
-    op, arg = parts[0].lower(), (parts[1].strip() if len(parts) > 1 else "")
-    opcode = {"call": ".byte 0xe8", "jmp": ".byte 0xe9"}.get(op)
-    if op in _JCC:
-        opcode = ".byte 0x0f, %#x" % _JCC[op]
-    new = None
-    if op in ("ret", "retn", "retw"):
-        new = ".byte 0xc3" if not arg else ".byte 0xc2; .word %s" % arg
-    elif op in ("retf", "lret", "lretw", "retfw"):
-        new = ".byte 0xcb" if not arg else ".byte 0xca; .word %s" % arg
-    elif opcode and _absolute(arg, defines) is not None and fixups is not None:
-        name = "__physcall_fix%d" % len(fixups)
-        fixups.append((name, _absolute(arg, defines), opcode.count(",") + 1))
-        new = "; %s: %s; .word 0" % (name, opcode)
-    elif opcode and _is_label(arg):
-        new = "%s; .word (%s) - . - 2" % (opcode, arg)
-    elif op in ("push", "pushw") and arg and not _is_register(arg) and "[" not in arg:
-        new = ".byte 0x68; .word %s" % arg
-    return line if new is None else head + " " + new
+@functools.lru_cache(maxsize=512)
+def _asm_cached(source, mode, origin, defines):
+    defines = dict(defines)
+    lines = parse_source(source, mode, defines)
+    for _ in range(_MAX_PASSES):
+        code, table = _assemble(lines, mode, origin, defines)
+        if not _relax(lines, table):
+            break
+    symbols = {name: table[name] for line in lines for name in line.labels}
+    body = bytearray(code)
+    spans = []
+    values = evaluate(lines, mode, symbols, defines)
+    for i, line in enumerate(lines):
+        start, end = table[_mark(i)], table[_mark(i + 1)]
+        if line.branch:
+            _patch_branch(body, line, start, end, table, origin, mode)
+        else:
+            check_line_bytes(line, body, start, end, origin, mode, values)
+            reorder_prefixes(line, body, start, end, origin, mode)
+        if end > start:
+            spans.append((line.number, start, end))
+    return Assembly(bytes(body), symbols, mode, origin, tuple(spans))
 
 
-def _absolute(arg, defines):
-    """The value of a numeric literal (``0x1234``, ``1234``, ``1234h``) or a define; else None."""
-    if defines and arg in defines:
-        return defines[arg]
-    text = arg.lower()
-    try:
-        return int(text[:-1], 16) if text.endswith("h") and text[:1].isdigit() else int(text, 0)
-    except ValueError:
-        return None
+def _mark(i):
+    return "%s%d" % (_HIDDEN, i)
 
 
-def _is_label(arg):
-    return bool(_IDENT.match(arg)) and arg.lower() not in _REGISTERS
+def _assemble(lines, mode, origin, defines):
+    """One Keystone pass: the lines, each after a hidden label, then a table of label values."""
+    text, table = [_equates(defines)], []
+    for i, line in enumerate(lines):
+        text.append("%s:" % _mark(i))
+        text.extend("%s:" % name for name in line.labels)
+        text.append(line.keystone)
+        table.extend(line.labels)
+        if line.branch and line.branch.target_expr:
+            table.append(line.branch.target_expr)
+    text.append("%s:" % _mark(len(lines)))
+    names = [_mark(i) for i in range(len(lines) + 1)] + table
+    text.extend(".long %s" % name for name in names)
+    code, error = keystone_asm(mode, "\n".join(text), origin)
+    end_of_body = None
+    if code is not None and len(code) >= 4 * len(names):
+        raw = code[len(code) - 4 * len(names):]
+        values = [int.from_bytes(raw[4 * k:4 * k + 4], "little") for k in range(len(names))]
+        end_of_body = values[len(lines)]
+        if end_of_body - origin == len(code) - 4 * len(names):
+            table_values = dict(zip(names, values))
+            return code[:len(code) - 4 * len(names)], _with_targets(table_values, lines)
+    raise _locate(lines, mode, defines, error)
 
 
-def _is_register(arg):
-    return arg.lower() in _REGISTERS
+def _with_targets(values, lines):
+    for line in lines:
+        if line.branch and line.branch.target_expr:
+            line.branch.target = values[line.branch.target_expr]
+    return values
 
 
-_ENGINES = {}
+def _relax(lines, table):
+    """Grow the short real16 branches whose target is out of reach; True if any grew."""
+    grew = False
+    for i, line in enumerate(lines):
+        b = line.branch
+        if b and b.size == BRANCH_SHORT:
+            rel = b.target - table[_mark(i + 1)]
+            if not -128 <= rel <= 127:
+                line.grow()
+                grew = True
+    return grew
 
 
-def _engine(mode):
-    if mode not in _ENGINES:
-        _ENGINES[mode] = keystone.Ks(keystone.KS_ARCH_X86, MODES[mode])
-    return _ENGINES[mode]
+def _patch_branch(body, line, start, end, table, origin, mode):
+    b = line.branch
+    if not 0 <= b.target <= 0xFFFF:
+        raise AssemblyError("line %d: branch target %#x is outside the 64 KiB code segment: %r"
+                            % (line.number, b.target, line.text.strip()), line.number, line.text)
+    at = end - origin
+    if b.size == BRANCH_NEAR:
+        body[at - 2:at] = ((b.target - end) & 0xFFFF).to_bytes(2, "little")
+    else:
+        body[at - 1] = (b.target - end) & 0xFF
 
 
 def _equates(symbols):
@@ -167,34 +183,37 @@ def _equates(symbols):
     return "".join(".equ %s, %#x\n" % (name, value & 0xFFFFFFFF) for name, value in symbols.items())
 
 
-def _keystone(mode, text, origin, defines, labels, source):
-    try:
-        encoding, _ = _engine(mode).asm(_equates(defines) + text, origin)
-    except keystone.KsError as exc:
-        raise _locate(mode, source, defines, labels, exc) from None
-    return bytes(encoding or b"")
-
-
-def _locate(mode, source, defines, labels, exc):
-    """Find the source line behind a Keystone error by assembling each line alone, with every label
-    and define known (as 0): the first line that still fails is the culprit."""
-    known = dict.fromkeys(labels, 0)
+def _locate(lines, mode, defines, whole_error):
+    """Find the line behind a Keystone failure (an error, or output that stops short) by assembling
+    each line alone, with every label and define known (as 0): the first that fails is the culprit."""
+    known = dict.fromkeys((name for line in lines for name in line.labels), 0)
     known.update(defines)
     prefix = _equates(known)
-    for n, line in enumerate(source.splitlines(), 1):
-        stmt = strip_comment(line)
-        stmt = _LABEL.sub("", _fix_real16(stmt) if mode == "real16" else stmt)
-        try:
-            _engine(mode).asm(prefix + stmt, 0)
-        except keystone.KsError as one:
-            if one.errno == keystone.KS_ERR_ASM_SYMBOL_MISSING:
-                return AssemblyError("line %d: undefined symbol in %r: define the label or pass "
-                                     "defines={name: value}" % (n, line.strip()), n, line)
-            return AssemblyError("line %d: %s: %r (%s mode)" % (n, _reason(one), line.strip(), mode),
-                                 n, line)
-    return AssemblyError("%s (%s mode); no single line fails alone: check labels and directives"
-                         % (_reason(exc), mode))
+    for line in lines:
+        if not line.keystone.strip():
+            continue
+        probe = line.keystone
+        if line.branch:
+            probe += "\n.long %s" % line.branch.target_expr
+        code, error = keystone_asm(mode, prefix + probe, 0)
+        if error is None and (code or not line.emits):
+            continue
+        where = "line %d: " % line.number
+        if error is None:
+            return AssemblyError(where + "Keystone emits nothing for %r (%s mode): a form it does not "
+                                 "know" % (line.text.strip(), mode), line.number, line.text)
+        errno, message = error
+        if "SYMBOL_MISSING" in message:
+            return AssemblyError(where + "undefined symbol in %r: define the label or pass "
+                                 "defines={name: value}" % line.text.strip(), line.number, line.text)
+        return AssemblyError(where + "%s: %r (%s mode)" % (_reason(message), line.text.strip(), mode),
+                             line.number, line.text)
+    if whole_error is not None:
+        return AssemblyError("%s (%s mode); no single line fails alone: check labels and directives"
+                             % (_reason(whole_error[1]), mode))
+    return AssemblyError("Keystone stopped early (%s mode) and no single line fails alone: check "
+                         "labels and directives" % mode)
 
 
-def _reason(exc):
-    return str(exc).split(" (KS_ERR")[0].lower()
+def _reason(message):
+    return message.split(" (KS_ERR")[0].lower()

@@ -33,18 +33,21 @@ def main(argv=None):
         return _fail(args, exc)
     except (ValueError, OSError) as exc:
         return _fail(args, exc)
+    except KeyboardInterrupt:
+        print("physcall: error: interrupted (Ctrl-C): nothing was run for real", file=sys.stderr)
+        return 130
 
 
 def _fail(args, exc):
+    """One line on stderr says why; the dry run's report, if any, goes to stdout for people."""
+    report = getattr(exc, "report", None)
     if getattr(args, "json", False):
-        report = getattr(exc, "report", None)
         print(json.dumps({"error": {"type": type(exc).__name__, "message": str(exc),
                                     "report": report.to_dict() if report is not None else None}}))
     else:
-        print("physcall: error: %s" % exc, file=sys.stderr)
-        report = getattr(exc, "report", None)
         if report is not None:
-            print(report, file=sys.stderr)
+            print(report)
+        print("physcall: error: %s" % " ".join(str(exc).split()), file=sys.stderr)
     return 1
 
 
@@ -161,8 +164,9 @@ def _cmd_int(args):
 
 def load_batch(path, mode="real16", entry=None, **regs):
     """The calls in ``path``: a Python file's CALLS (a call or a list), or an assembly routine."""
-    with open(path) as f:
-        text = f.read()
+    from .asm import decode_source
+    with open(path, "rb") as f:
+        text = decode_source(f.read(), path)
     if not path.endswith(".py"):
         return calls_mod.Routine(text, mode=mode, entry=entry, **regs)
     scope = {"__name__": "physcall_calls", "__file__": path}
@@ -179,30 +183,44 @@ def _cmd_run(args):
 
 
 def _cmd_asm(args):
-    from .asm import asm
-    with open(args.file) as f:
-        result = asm(f.read(), args.mode, args.origin)
+    from .asm import asm, decode_source
+    with open(args.file, "rb") as f:
+        source = decode_source(f.read(), args.file)
+    result = asm(source, args.mode, args.origin)
     if args.json:
         print(json.dumps({"mode": result.mode, "origin": result.origin, "code": result.code.hex(),
-                          "symbols": result.symbols}))
+                          "symbols": result.symbols, "lines": [list(l) for l in result.lines]}))
         return 0
-    print(listing(result))
+    print(listing(result, source))
     return 0
 
 
-def listing(result):
-    """Address, bytes and disassembly (Capstone) of an Assembly, with its labels."""
+def listing(result, source):
+    """Each source line that emits bytes, then its bytes disassembled again with Capstone (data
+    lines as bytes): ``lines`` of the Assembly cover the code exactly, so nothing is left out."""
     import capstone
     md = capstone.Cs(capstone.CS_ARCH_X86,
                      capstone.CS_MODE_16 if result.mode == "real16" else capstone.CS_MODE_32)
-    labels = {}
-    for name, addr in result.symbols.items():
-        labels.setdefault(addr, []).append(name)
-    lines = []
-    for insn in md.disasm(result.code, result.origin):
-        lines.extend("%s:" % name for name in labels.get(insn.address, []))
-        lines.append("  %05x  %-20s %s %s" % (insn.address, insn.bytes.hex(), insn.mnemonic, insn.op_str))
-    return "\n".join(lines)
+    text = source.split("\n")
+    out = []
+    for number, start, end in result.lines:
+        stmt = text[number - 1].strip()
+        out.append("%5d  %s" % (number, stmt))
+        data = result.code[start - result.origin:end - result.origin]
+        insns = [] if _is_data(stmt) else list(md.disasm(data, start))
+        done = sum(i.size for i in insns)
+        out.extend("         %05x  %-20s %s %s" % (i.address, i.bytes.hex(), i.mnemonic, i.op_str)
+                   for i in insns)
+        for at in range(done, len(data), 8):
+            out.append("         %05x  %-20s (data)" % (start + at, data[at:at + 8].hex()))
+    return "\n".join(out)
+
+
+def _is_data(stmt):
+    from .asm import strip_comment
+    body = strip_comment(stmt)
+    body = body.split(":", 1)[1] if ":" in body and not body.lstrip().startswith(".") else body
+    return body.strip().startswith(".")
 
 
 def _emit(args, results):

@@ -1,0 +1,116 @@
+"""Hostile routines and calls, tried as an attacker or a careless user would: each must be refused (or,
+for hazards, flagged) with a message that names the cause and the place (a line, or cs:ip / eip),
+within 10 s, through the library and through the CLI (a refusal: exit 1 and one line on stderr; a
+hazard: exit 0 and the hazard printed; never a traceback).
+
+A case is ``(id, mode, source or calls, cause, place)``: ``cause`` and ``place`` are regular expressions
+the message must match.  Sources are assembly; a case whose source starts with ``#py`` is a Python
+CALLS file.
+"""
+
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+import physcall
+from physcall import AssemblyError, PhyscallError
+
+R16, F32 = "real16", "flat32"
+LINE = r"line \d+"
+
+# -- the assembler never lies and never hangs ---------------------------------------------------
+ASM = [
+    ("percent-start", R16, "nop\n%define X 1\nret", r"'%'", "line 2"),
+    ("percent-end", F32, "mov eax, 1 %\nret", r"'%'", "line 1"),
+    ("percent-reg", R16, "mov %ax, 1\nret", r"'%'", "line 1, column 5"),
+    ("nul-byte", R16, "mov ax, 1\x00\nret", r"NUL", "line 1, column 10"),
+    ("nul-byte-32", F32, "nop\nret\x00 junk", r"NUL", "line 2"),
+    ("non-ascii", R16, "mov ax, 1\nmov al, 'é'\nret", r"U\+00E9", "line 2, column 10"),
+    ("non-ascii-32", F32, "mov eax, 1 ‐ 1\nret", r"U\+2010", "line 1"),
+    ("nasm-size-imm", R16, "mov ax, word 5\nret", r"size word", "line 1"),
+    ("empty-operand", R16, "mov ax,\nret", r"empty operand", "line 1"),
+    ("empty-operand-32", F32, "nop\nadd eax, , 1\nret", r"empty operand", "line 2"),
+    ("trunc-byte", R16, "mov al, 300\nret", r"does not fit in 8 bits", "line 1"),
+    ("trunc-word", R16, "mov ax, 0x10000\nret", r"does not fit in 16 bits", "line 1"),
+    ("trunc-word-32", F32, "nop\nmov ax, 0x10000\nret", r"does not fit in 16 bits", "line 2"),
+    ("trunc-mem-imm", F32, "mov byte ptr [eax], 256\nret", r"does not fit in 8 bits", "line 1"),
+    ("trunc-push", R16, "push 0x12345\nret", r"does not fit in 16 bits", "line 1"),
+    ("trunc-disp16", R16, "mov ax, [0x12345]\nret", r"displacement .* 16 bits", "line 1"),
+    ("trunc-data", R16, "ret\n.word 0x10000", r"does not fit in 16 bits", "line 2"),
+    ("trunc-define", R16, "big: .equ BIG, 0x1234\nmov al, BIG\nret", r"8 bits", "line 2"),
+    ("ambiguous-far", R16, "call dword ptr [bx]\nret", r"far call for GNU as", "line 1"),
+    ("branch-out-of-segment", R16, "jmp 0x12345\nret", r"outside the 64 KiB", "line 1"),
+    ("unknown-directive", R16, ".incbin \"/etc/passwd\"\nret", r"directive", "line 1"),
+    ("undefined-label", F32, "nop\njmp nowhere\nret", r"undefined symbol", "line 2"),
+]
+
+
+@pytest.mark.parametrize("case", ASM, ids=[c[0] for c in ASM])
+def test_assembler_refuses(case):
+    _, mode, source, cause, place = case
+    start = time.monotonic()
+    with pytest.raises(AssemblyError) as err:
+        physcall.asm(source, mode)
+    assert re.search(cause, str(err.value)) and re.search(place, str(err.value)), str(err.value)
+    assert err.value.line == int(re.search(r"line (\d+)", place).group(1))
+    assert time.monotonic() - start < 10
+
+
+def test_bad_utf8_names_line_and_column():
+    with pytest.raises(AssemblyError, match=r"line 2, column 9: byte 0xff is not UTF-8"):
+        physcall.asm(b"nop\nmov al, \xff\nret")
+
+
+def test_a_keystone_hang_is_stopped_by_the_timeout():
+    """'%' reaches Keystone only through the worker directly: the timeout must end it, and the next
+    request must work (a new worker)."""
+    from physcall.asmworker import keystone_asm
+    start = time.monotonic()
+    with pytest.raises(AssemblyError, match="did not finish within"):
+        keystone_asm("real16", "%", 0, timeout=0.5)
+    assert time.monotonic() - start < 3
+    assert keystone_asm("real16", "nop", 0) == (b"\x90", None)
+
+
+def test_nasm_size_words_assemble_like_ptr():
+    for mode in (R16, F32):
+        assert physcall.asm("mov byte [si], 1\ninc word [bx]", mode).code == \
+            physcall.asm("mov byte ptr [si], 1\ninc word ptr [bx]", mode).code != b""
+
+
+def test_flat32_far_call_into_firmware_returns():
+    """Keystone's 32-bit ``push cs`` was a 2-byte push, so ``retf`` returned to garbage."""
+    code = physcall.asm("push cs\ncall f\nret\nf: retf", F32).code
+    assert code[:1] == b"\x0e"
+
+
+# -- through the CLI ----------------------------------------------------------------------------
+def _cli(tmp_path, case):
+    name, mode, source, _, _ = case
+    path = tmp_path / ("%s.s" % name)
+    path.write_bytes(source.encode("utf-8") if isinstance(source, str) else source)
+    return subprocess.run([sys.executable, "-m", "physcall", "run", str(path), "--mode", mode],
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("case", ASM, ids=[c[0] for c in ASM])
+def test_cli_refuses_with_one_line(tmp_path, case):
+    proc = _cli(tmp_path, case)
+    err = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(err) == 1, proc.stderr
+    assert re.search(case[3], err[0]) and re.search(case[4], err[0]) and "Traceback" not in proc.stderr
+
+
+def test_cli_asm_listing_covers_every_line(tmp_path):
+    src = "start: mov ax, 1\n; nothing\n\ncall f\nmsg: .ascii \"BIOS\"\njz start\nf: retf\n"
+    path = tmp_path / "l.s"
+    path.write_text(src)
+    out = subprocess.run([sys.executable, "-m", "physcall", "asm", str(path)], capture_output=True,
+                         text=True, timeout=60).stdout
+    numbers = [int(m) for m in re.findall(r"^ {0,5}(\d+)  ", out, re.M)]
+    assert numbers == [1, 4, 5, 6, 7]
+    listed = bytes.fromhex("".join(re.findall(r"^\s+[0-9a-f]{5}  ([0-9a-f]+)", out, re.M)))
+    assert listed == physcall.asm(src).code
