@@ -11,7 +11,8 @@ gives each buffer a low-memory address and points the named register pair at it.
 import re
 
 from .asm import normalize_mode
-from .regs import NAMES, Regs
+from .errors import CallError
+from .regs import FIELDS, NAMES, VIEWS, WIDTH, Regs
 
 SEGMENT_NAMES = ("ds", "es", "fs", "gs")
 OFFSET_NAMES = ("ax", "bx", "cx", "dx", "si", "di", "bp")
@@ -137,6 +138,7 @@ def far_call(segment, offset, **regs):
 
 def _split(mode, kwargs):
     """Separate register values from buffers; check that each buffer goes where the mode allows."""
+    _check_claims(mode, kwargs)
     regs, buffers = {}, {}
     for name, value in kwargs.items():
         if isinstance(value, Buffer):
@@ -157,3 +159,35 @@ def _check_buffer_name(mode, name):
     if mode == "flat32" and name not in LINEAR:
         raise ValueError("buffer %r: in flat32 a buffer goes to a 32-bit register (%s)"
                          % (name, ", ".join(LINEAR)))
+
+
+def _claims(mode, name, value):
+    """{full register: bit mask} that keyword ``name`` sets (a buffer sets its pair)."""
+    if isinstance(value, Buffer):
+        m = PAIR.match(name) if mode == "real16" else None
+        if m is None:
+            return {name: WIDTH.get(name, 0)}
+        seg, off = m.groups()
+        full, shift, mask = VIEWS[off]
+        return {seg: 0xFFFF, full: mask << shift}
+    if name in VIEWS:
+        full, shift, mask = VIEWS[name]
+        return {full: mask << shift}
+    return {name: WIDTH[name]} if name in FIELDS else {}
+
+
+def _check_claims(mode, kwargs):
+    """Refuse a register set twice: directly and by a buffer (``es=`` with ``es_di=``), by two
+    views that overlap (``ax=`` with ``al=``), or by two buffers (``es_di=`` with ``ds_di=``).  Two
+    buffers may share a segment register (``ds_si=`` and ``ds_di=``): the layout puts them in one
+    64 KiB segment."""
+    owners = {}
+    for name, value in kwargs.items():
+        for full, mask in _claims(mode, name, value).items():
+            for other, other_mask in owners.get(full, []):
+                shared_segment = (full in ("ds", "es", "fs", "gs") and isinstance(value, Buffer)
+                                  and isinstance(kwargs[other], Buffer))
+                if mask & other_mask and not shared_segment:
+                    raise CallError("register %s is set twice: by %s= and by %s=; give it once (a "
+                                    "buffer sets its segment:offset pair itself)" % (full, other, name))
+            owners.setdefault(full, []).append((name, mask))

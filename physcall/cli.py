@@ -13,7 +13,7 @@ import logging
 import sys
 
 from . import call as calls_mod
-from .errors import PhyscallError
+from .errors import CallError, PhyscallError
 from .invoke import BACKENDS, invoke
 from .regs import CF, DF, FIELDS, IF, OF, PF, SF, ZF, AF
 
@@ -130,11 +130,17 @@ def parse_regs(items, buffers=()):
         name, _, value = item.partition("=")
         if not _ or not name:
             raise ValueError("%r: registers are given as NAME=VALUE, e.g. eax=0xe820" % item)
-        kwargs[name.lower()] = _value(name, value)
+        _once(kwargs, name.lower(), _value(name, value))
     for item in buffers:
         name, _, size = item.partition("=")
-        kwargs[name.lower()] = calls_mod.Buffer(size=_value(name, size))
+        _once(kwargs, name.lower(), calls_mod.Buffer(size=_value(name, size)))
     return kwargs
+
+
+def _once(kwargs, name, value):
+    if name in kwargs:
+        raise CallError("%s is given twice on the command line: give it once" % name)
+    kwargs[name] = value
 
 
 def _value(name, text):

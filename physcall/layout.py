@@ -107,12 +107,12 @@ class _Cursor:
 def _place(index, call, cursor, regions, stack):
     code_at, code, entry_off, routine = _code(call, cursor)
     regions.append((code_at, code))
-    regs, buffers = call.regs, {}
+    regs, buffers, segments = call.regs, {}, {}
     for name, buf in call.buffers.items():
         at = cursor.take(buf.size, buf.align, "buffer %s of call %d" % (name, index))
         regions.append((at, buf.data))
         buffers[name] = (at, buf.size)
-        regs = regs.replace(**_point(call.mode, name, at, buf.size))
+        regs = regs.replace(**_point(call.mode, name, at, buf.size, segments))
     seg = code_at >> 4
     if call.mode == "real16" and isinstance(call, Routine) and not call.ds_given:
         regs = regs.replace(ds=seg)
@@ -158,11 +158,20 @@ def _entry(call, body):
     return body.symbols[call.entry]
 
 
-def _point(mode, name, at, size):
-    """Register values that make ``name`` address a buffer at linear ``at``."""
+def _point(mode, name, at, size, segments):
+    """Register values that make ``name`` address a buffer at linear ``at``.  Buffers that share a
+    segment register (``ds_si``, ``ds_di``) share its value: ``segments`` holds the first one's."""
     if mode == "flat32":
         return {name: at}
     if at + size > REAL_MODE_LIMIT:
         raise LayoutError("buffer %s at %#07x is above 1 MiB: real mode cannot reach it" % (name, at))
     seg, off = PAIR.match(name).groups()
-    return {seg: at >> 4, off: at & 0xF}
+    if seg not in segments:
+        segments[seg] = (name, at >> 4)
+    first, value = segments[seg]
+    offset = at - (value << 4)
+    if offset + size > 0x10000:
+        raise LayoutError("buffers %s and %s share %s but do not fit one 64 KiB segment (%s ends "
+                          "%#x bytes above %s=%04xh): make them smaller or use another segment "
+                          "register" % (first, name, seg.upper(), name, offset + size, seg, value))
+    return {seg: value, off: offset}

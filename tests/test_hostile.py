@@ -114,3 +114,45 @@ def test_cli_asm_listing_covers_every_line(tmp_path):
     assert numbers == [1, 4, 5, 6, 7]
     listed = bytes.fromhex("".join(re.findall(r"^\s+[0-9a-f]{5}  ([0-9a-f]+)", out, re.M)))
     assert listed == physcall.asm(src).code
+
+
+# -- calls are unambiguous ----------------------------------------------------------------------
+def test_buffers_sharing_a_segment_register_share_its_value():
+    from physcall.layout import lay_out
+    p = lay_out(physcall.interrupt(0x15, ds_si=physcall.Buffer(24), ds_di=physcall.Buffer(24))).calls[0]
+    (si_at, _), (di_at, _) = p.buffers["ds_si"], p.buffers["ds_di"]
+    assert (p.regs.ds << 4) + p.regs.si == si_at and (p.regs.ds << 4) + p.regs.di == di_at
+    assert si_at != di_at
+
+
+def test_buffers_sharing_a_segment_that_cannot_fit_are_refused():
+    from physcall.errors import LayoutError
+    with pytest.raises(LayoutError, match=r"ds_si and ds_di share DS"):
+        physcall.invoke(physcall.interrupt(0x15, ds_si=physcall.Buffer(0x100),
+                                           ds_di=physcall.Buffer(0xFFF8)))
+
+
+CALL_CONFLICTS = [
+    ("es-and-es_di", dict(es=0x1000, es_di=physcall.Buffer(24)), r"register es is set twice: by es= and by es_di="),
+    ("di-and-es_di", dict(di=4, es_di=physcall.Buffer(24)), r"register edi .* by di= and by es_di="),
+    ("edi-and-es_di", dict(es_di=physcall.Buffer(24), edi=4), r"register edi .* by es_di= and by edi="),
+    ("ax-and-al", dict(ax=0x4F00, al=1), r"register eax .* by ax= and by al="),
+    ("es_di-and-ds_di", dict(es_di=physcall.Buffer(8), ds_di=physcall.Buffer(8)), r"register edi .* es_di= and by ds_di="),
+]
+
+
+@pytest.mark.parametrize("case", CALL_CONFLICTS, ids=[c[0] for c in CALL_CONFLICTS])
+def test_a_register_set_twice_is_refused_with_the_names(case):
+    from physcall.errors import CallError
+    with pytest.raises(CallError, match=case[2]):
+        physcall.interrupt(0x15, **case[1])
+
+
+def test_cli_refuses_a_register_given_twice():
+    proc = subprocess.run([sys.executable, "-m", "physcall", "int", "0x15", "eax=1", "eax=2"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1
+    assert "eax" in proc.stderr and "twice" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "physcall", "int", "0x15", "es=0x1000", "--buffer",
+                           "es_di=24"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "es= and by es_di=" in proc.stderr
