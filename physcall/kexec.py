@@ -284,13 +284,17 @@ def _outcome(placed, rec, offsets, raw, tsc_batch, batch):
                    timing=timing, extra=dict(batch, esp=out.esp, ss=out.ss))
 
 
-def tsc_mhz(path="/proc/cpuinfo"):
-    """The CPU clock from /proc/cpuinfo ("cpu MHz"): TSC cycles to time, approximately."""
-    try:
-        with open(path) as f:
-            for line in f:
-                if line.startswith("cpu MHz"):
-                    return float(line.split(":")[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+_TSC_MHZ = []
+
+
+def tsc_mhz(interval=0.01):
+    """The TSC's rate in MHz, measured once per process against CLOCK_MONOTONIC_RAW over ``interval``
+    seconds.  /proc/cpuinfo's "cpu MHz" is no substitute: it is the core clock (it moves with
+    frequency scaling), and it is missing when the kernel's own TSC calibration failed (seen in the
+    TCG guest on a loaded host)."""
+    if not _TSC_MHZ and rdtsc() is not None:
+        t0, c0 = time.clock_gettime_ns(time.CLOCK_MONOTONIC_RAW), rdtsc()
+        time.sleep(interval)
+        c1, t1 = rdtsc(), time.clock_gettime_ns(time.CLOCK_MONOTONIC_RAW)
+        _TSC_MHZ.append(round((c1 - c0) * 1000 / (t1 - t0), 3))
+    return _TSC_MHZ[0] if _TSC_MHZ else None
