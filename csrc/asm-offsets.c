@@ -11,6 +11,7 @@
 
 _Static_assert(sizeof(struct pc_call) == 128, "pc_call is 128 bytes: the trampoline shifts by 7");
 _Static_assert(sizeof(struct pc_buffer) == 16, "pc_buffer is 16 bytes: the trampoline shifts by 4");
+_Static_assert(sizeof(struct pc_irq_state) == 112, "pc_irq_state is 112 bytes");
 _Static_assert(sizeof(struct pc_block) < PC_TRAMPOLINE_LIMIT - PC_TRAMPOLINE_BASE - 0x2000,
                "the block must leave room for the trampoline's code in its 64 KiB");
 
@@ -20,6 +21,7 @@ void asm_offsets(void)
     DEFINE(PC_SIZEOF_BUFFER, sizeof(struct pc_buffer));
     DEFINE(PC_SIZEOF_HEADER, sizeof(struct pc_header));
     DEFINE(PC_SIZEOF_BLOCK, sizeof(struct pc_block));
+    DEFINE(PC_SIZEOF_IRQ_STATE, sizeof(struct pc_irq_state));
 
     OFFSET(HDR_count, pc_header, count);
     OFFSET(HDR_nbuffers, pc_header, nbuffers);
@@ -34,6 +36,10 @@ void asm_offsets(void)
     OFFSET(HDR_entry_efer, pc_header, entry_efer);
     OFFSET(HDR_entry_rflags, pc_header, entry_rflags);
     OFFSET(HDR_return_address, pc_header, return_address);
+    OFFSET(HDR_irq_before, pc_header, irq_before);
+    OFFSET(HDR_irq_after, pc_header, irq_after);
+    OFFSET(HDR_irq_calls, pc_header, irq_calls);
+    OFFSET(HDR_irq_eois, pc_header, irq_eois);
     OFFSET(HDR_mailbox_pages, pc_header, mailbox_pages);
     OFFSET(HDR_mailbox, pc_header, mailbox);
 
@@ -74,6 +80,23 @@ void asm_offsets(void)
     DEFINE(CALL_out_fs, offsetof(struct pc_call, out.fs));
     DEFINE(CALL_out_gs, offsetof(struct pc_call, out.gs));
     DEFINE(CALL_out_ss, offsetof(struct pc_call, out.ss));
+
+    OFFSET(IRQ_apic_base, pc_irq_state, apic_base);
+    OFFSET(IRQ_tpr, pc_irq_state, tpr);
+    OFFSET(IRQ_spiv, pc_irq_state, spiv);
+    OFFSET(IRQ_lvt_timer, pc_irq_state, lvt_timer);
+    OFFSET(IRQ_lvt0, pc_irq_state, lvt0);
+    OFFSET(IRQ_lvt1, pc_irq_state, lvt1);
+    OFFSET(IRQ_lvt_error, pc_irq_state, lvt_error);
+    OFFSET(IRQ_isr, pc_irq_state, isr);
+    OFFSET(IRQ_irr, pc_irq_state, irr);
+    OFFSET(IRQ_pic_imr, pc_irq_state, pic_imr);
+    OFFSET(IRQ_pic_isr, pc_irq_state, pic_isr);
+    OFFSET(IRQ_pic_irr, pc_irq_state, pic_irr);
+    OFFSET(IRQ_elcr, pc_irq_state, elcr);
+    OFFSET(IRQ_pit_status, pc_irq_state, pit_status);
+    OFFSET(IRQ_cmos_b, pc_irq_state, cmos_b);
+    OFFSET(IRQ_flags, pc_irq_state, flags);
 
     OFFSET(BUF_phys, pc_buffer, phys);
     OFFSET(BUF_size, pc_buffer, size);

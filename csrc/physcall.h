@@ -69,9 +69,46 @@
 #define PC_SEL_CODE16         0x20         /* base PC_TRAMPOLINE_BASE, limit 64 KiB */
 #define PC_SEL_DATA16         0x28         /* base 0, limit 64 KiB: real-mode compatible caches */
 
-/* Flags the trampoline lets through from pc_regs_in.eflags: CF PF AF ZF SF DF OF and bit 1.
- * IF and TF stay clear: interrupts stay off during the jump (DESIGN.md). */
+/* Flags a call is entered with: pc_regs_in.eflags & PC_EFLAGS_MASK | PC_EFLAGS_FIXED, on the real
+ * jump (trampoline.S) and in the dry run (physcall/emulator) alike.  CF PF AF ZF SF DF OF pass; IF, TF,
+ * NT, IOPL, AC and the rest are cleared: a call starts with interrupts off, and firmware that needs
+ * them runs `sti` itself (the interrupt environment below makes that safe). */
 #define PC_EFLAGS_MASK        0x00000cd7
+#define PC_EFLAGS_FIXED       0x00000002   /* bit 1 always reads 1 */
+
+/* The interrupt environment of a real16 call (trampoline.S, irq_enter/irq_leave; DESIGN.md,
+ * "Interrupts").  The kernel hands over the local APIC in virtual-wire mode (machine_kexec() ->
+ * restore_boot_irq_mode()), the IO-APIC cleared, the 8259s masked at its own vectors, and possibly
+ * fixed interrupts pending in the local APIC's IRR.  While the firmware runs:
+ *   - local APIC TPR = PC_LAPIC_TPR_HOLD: every fixed (kernel) vector stays pending in IRR, never taken
+ *     through the real-mode IVT (whose handlers would iret without an EOI and leave an ISR bit that
+ *     blocks the kernel's timer forever); ExtINT (the 8259) is not subject to the TPR and gets through;
+ *   - the 8259s are re-initialised at the PC's vectors (IRQ0-7 -> 08h, IRQ8-15 -> 70h) with the BIOS's
+ *     IRQs unmasked; the PIT's channel 0 runs at the BIOS's 18.2 Hz (mode 3, count 65536).
+ * On the way back: the 8259s masked, any ISR bit left EOI'd, re-initialised at the kernel's vectors
+ * with its masks and ELCR; the PIT back to the mode it had; CMOS register B as it was; any local APIC
+ * ISR bit that appeared EOI'd; TPR, SPIV, LVT0 and LVT1 as they were.  The kernel's syscore resume
+ * (lapic_resume, i8259A_resume, timekeeping_resume) then reprograms what it owns on top. */
+#define PC_BIOS_PIC1_BASE     0x08
+#define PC_BIOS_PIC2_BASE     0x70
+#define PC_KERNEL_PIC1_BASE   0x30         /* ISA_IRQ_VECTOR(0), arch/x86/include/asm/irq_vectors.h */
+#define PC_KERNEL_PIC2_BASE   0x38
+#define PC_BIOS_IMR1          0xf8         /* unmasked: IRQ0 timer, IRQ1 keyboard, IRQ2 cascade */
+#define PC_BIOS_IMR2          0x2e         /* unmasked: IRQ8 RTC, IRQ12 mouse, IRQ14/15 IDE */
+#define PC_LAPIC_TPR_HOLD     0xf0
+#define PC_PIT_BIOS_MODE      0x36         /* channel 0, lobyte/hibyte, mode 3, binary (count 0) */
+
+/* pc_irq_state.flags */
+#define PC_IRQ_VALID          0x01         /* this record was written */
+#define PC_IRQ_LAPIC          0x02         /* the local APIC is enabled (IA32_APIC_BASE.EN) */
+#define PC_IRQ_X2APIC         0x04         /* ... in x2APIC mode (registers are MSRs) */
+#define PC_IRQ_LAPIC_FORCED   0x08         /* it was software-disabled: virtual wire set for the call */
+
+/* Hazards of the dry run (physcall/emulator) that this trampoline makes safe: a firmware `sti`
+ * (interrupts enabled while it runs) and `hlt` (waiting for one of the BIOS's interrupts). */
+#define PC_HAZARD_STI         0x01
+#define PC_HAZARD_HLT         0x02
+#define PC_HANDLED_HAZARDS    0x03
 
 #ifndef __ASSEMBLER__
 struct pc_regs_in {                 /* 40 bytes */
@@ -101,6 +138,18 @@ struct pc_call {                    /* 128 bytes */
     uint64_t tsc_exit;              /* rdtsc right after it returned */
 };
 
+struct pc_irq_state {               /* 112 bytes: the interrupt controllers as one real16 call saw them */
+    uint64_t apic_base;             /* IA32_APIC_BASE MSR (0: no local APIC) */
+    uint32_t tpr, spiv, lvt_timer, lvt0, lvt1, lvt_error;
+    uint32_t isr[8];                /* local APIC in-service bits, vectors 0-255 */
+    uint32_t irr[8];                /* local APIC requests pending */
+    uint8_t  pic_imr[2], pic_isr[2], pic_irr[2], elcr[2];   /* master, slave */
+    uint8_t  pit_status;            /* 8254 read-back status of channel 0 */
+    uint8_t  cmos_b;                /* RTC register B */
+    uint8_t  flags;                 /* PC_IRQ_* */
+    uint8_t  reserved[5];
+};
+
 struct pc_buffer {                  /* 16 bytes: copied to the mailbox after call `call` */
     uint32_t phys;
     uint32_t size;
@@ -123,6 +172,10 @@ struct pc_header {
     uint64_t tsc_exit;              /* rdtsc before writing the header into the mailbox */
     uint64_t entry_cr0, entry_cr3, entry_cr4, entry_efer, entry_rflags;  /* kernel state at entry */
     uint64_t return_address;        /* 0(%rsp) at entry */
+    struct pc_irq_state irq_before; /* as the kernel left them, before the first real16 call */
+    struct pc_irq_state irq_after;  /* as given back, after the last real16 call (before syscore resume) */
+    uint32_t irq_calls;             /* real16 calls run in the BIOS's interrupt environment */
+    uint32_t irq_eois;              /* local APIC + 8259 EOIs the trampoline had to send on the way back */
     uint32_t mailbox_pages;         /* used entries of mailbox[] */
     uint32_t mailbox_size;          /* result bytes the host expects */
     uint64_t mailbox[PC_MAILBOX_MAX_PAGES];  /* physical address of each mailbox page */

@@ -16,8 +16,12 @@
  * clobber any register, segment or flag, so everything the trampoline needs afterwards is reached
  * through %cs and fixed addresses, never through a register the callee could have changed.
  *
- * Interrupts stay off throughout.  The A20 line is left as the firmware set it (SeaBIOS: on); every
- * address used here is below 1 MiB except the mailbox, written from long mode.
+ * Interrupts: the trampoline itself runs with IF=0.  A real16 call runs in the interrupt environment a
+ * BIOS expects (irq_enter/irq_leave below, physcall.h "interrupt environment"): firmware that runs
+ * `sti` or `sti; hlt` gets its timer, RTC, keyboard and disk interrupts through its own IVT, while
+ * the kernel's vectors stay pending in the local APIC for the kernel.  The A20 line is left as the
+ * firmware set it (SeaBIOS: on); every address used here is below 1 MiB except the mailbox (written
+ * from long mode) and the local APIC's registers (reached with paging off, or as MSRs).
  */
 #include "physcall.h"
 #include "asm-offsets.inc"
@@ -37,6 +41,32 @@
 #define CR0_PG			0x80000000
 #define CR4_PAE			(1 << 5)
 #define CR4_LA57		(1 << 12)
+#define MSR_APIC_BASE		0x1b
+#define APIC_BASE_EXTD		(1 << 10)		/* x2APIC mode */
+#define APIC_BASE_EN		(1 << 11)
+#define APIC_SPIV_ENABLED	0x100
+/* Local APIC registers by x2APIC MSR number; the xAPIC MMIO offset is (msr - 0x800) << 4 (SDM vol. 3,
+ * "x2APIC Register Address Space"). */
+#define APIC_TPR		0x808
+#define APIC_EOI		0x80b
+#define APIC_SPIV		0x80f
+#define APIC_ISR		0x810
+#define APIC_IRR		0x820
+#define APIC_LVTT		0x832
+#define APIC_LVT0		0x835
+#define APIC_LVT1		0x836
+#define APIC_LVTERR		0x837
+#define APIC_DM_EXTINT		0x700
+#define APIC_DM_NMI		0x400
+#define PIC1_CMD		0x20
+#define PIC1_DATA		0x21
+#define PIC2_CMD		0xa0
+#define PIC2_DATA		0xa1
+#define PIC_ELCR		0x4d0
+#define PIT_CH0			0x40
+#define PIT_MODE		0x43
+#define CMOS_INDEX		0x70
+#define CMOS_DATA		0x71
 
 /* 64-bit helpers: %rbx = &pc_block for the whole run (callee-saved, never given to a call). */
 
@@ -63,6 +93,10 @@ pc_entry:
 	movq	%rax, HDR_tsc_entry(%rbx)
 
 	call	save_kernel_state
+	movb	$0, HDR_irq_before+IRQ_flags(%rbx)	/* the hidden copy persists across jumps */
+	movb	$0, HDR_irq_after+IRQ_flags(%rbx)
+	movl	$0, HDR_irq_calls(%rbx)
+	movl	$0, HDR_irq_eois(%rbx)
 	incl	HDR_jumps(%rbx)
 	movl	$0, HDR_done(%rbx)
 	movl	$PC_BATCH_RUNNING, HDR_status(%rbx)
@@ -209,7 +243,7 @@ run_calls:
 	movl	$(PC_SIZEOF_CALL / 8), %ecx
 	rep movsq
 	andl	$PC_EFLAGS_MASK, cur+CALL_in_eflags(%rip)
-	orl	$2, cur+CALL_in_eflags(%rip)
+	orl	$PC_EFLAGS_FIXED, cur+CALL_in_eflags(%rip)
 	call	descend
 	movq	%r13, %rdi
 	leaq	cur(%rip), %rsi
@@ -309,6 +343,7 @@ down32:
 	movl	%eax, %cr4
 	cmpl	$PC_MODE_FLAT32, cur+CALL_mode
 	je	flat32_call
+	call	irq_enter			/* paging off: the local APIC's MMIO is reachable */
 	ljmpl	$PC_SEL_CODE16, $RM(pm16)
 
 /* Flat 32-bit, paging off: near call to eip on the call's stack; no IDT (a fault resets). */
@@ -435,7 +470,11 @@ up32:
 	movl	%eax, %fs
 	movl	%eax, %gs
 	movl	%eax, %ss
-	movl	climb_cr4, %eax
+	movl	long_rsp, %esp			/* the call left %esp on its own stack */
+	cmpl	$0, irq_active
+	je	1f
+	call	irq_leave
+1:	movl	climb_cr4, %eax
 	movl	%eax, %cr4
 	movl	climb_cr3, %eax
 	movl	%eax, %cr3
@@ -460,6 +499,306 @@ up64:
 	popq	%r12
 	popq	%rbp
 	popq	%rbx
+	ret
+
+/* ---- The interrupt environment (32-bit protected mode, paging off, IF=0) -------------------- */
+	.code32
+
+/* apic_read(%ecx = x2APIC MSR number) -> %eax; apic_write(%ecx, %eax).  Clobber %edx. */
+apic_read:
+	cmpl	$2, apic_mode
+	je	1f
+	leal	-0x800(%ecx), %edx
+	shll	$4, %edx
+	addl	apic_mmio, %edx
+	movl	(%edx), %eax
+	ret
+1:	rdmsr
+	ret
+
+apic_write:
+	cmpl	$2, apic_mode
+	je	1f
+	leal	-0x800(%ecx), %edx
+	shll	$4, %edx
+	addl	apic_mmio, %edx
+	movl	%eax, (%edx)
+	ret
+1:	xorl	%edx, %edx
+	wrmsr
+	ret
+
+/* 8259 initialisation (ICW1 edge + cascade + ICW4, ICW2 vector base, ICW3 wiring, ICW4 8086 mode,
+ * normal EOI), master then slave, as the kernel's init_8259A does (arch/x86/kernel/i8259.c).
+ * ICW1 clears the IMR: callers mask or set it right after. */
+.macro PIC_INIT base1, base2
+	movb	$0x11, %al
+	outb	%al, $PIC1_CMD
+	movb	$\base1, %al
+	outb	%al, $PIC1_DATA
+	movb	$0x04, %al			/* slave on IR2 */
+	outb	%al, $PIC1_DATA
+	movb	$0x01, %al
+	outb	%al, $PIC1_DATA
+	movb	$0x11, %al
+	outb	%al, $PIC2_CMD
+	movb	$\base2, %al
+	outb	%al, $PIC2_DATA
+	movb	$0x02, %al			/* slave identity 2 */
+	outb	%al, $PIC2_DATA
+	movb	$0x01, %al
+	outb	%al, $PIC2_DATA
+.endm
+
+/* irq_snapshot(%edi = struct pc_irq_state *): the controllers as they are now.  Sets apic_mode and
+ * apic_mmio.  The 8259s' read select is left on IRR, their default (the kernel selects before it reads). */
+irq_snapshot:
+	pushl	%ebx
+	pushl	%edi
+	xorl	%eax, %eax
+	movl	$(PC_SIZEOF_IRQ_STATE / 4), %ecx
+	rep stosl
+	popl	%edi
+	movl	$0, apic_mode
+	movl	$1, %eax
+	cpuid
+	testl	$(1 << 9), %edx			/* CPUID.01h:EDX.APIC */
+	jz	3f
+	movl	$MSR_APIC_BASE, %ecx
+	rdmsr
+	movl	%eax, IRQ_apic_base(%edi)
+	movl	%edx, IRQ_apic_base+4(%edi)
+	testl	$APIC_BASE_EN, %eax
+	jz	3f
+	movl	$2, apic_mode
+	orb	$(PC_IRQ_LAPIC | PC_IRQ_X2APIC), IRQ_flags(%edi)
+	testl	$APIC_BASE_EXTD, %eax
+	jnz	1f
+	andb	$~PC_IRQ_X2APIC, IRQ_flags(%edi)
+	movl	$0, apic_mode
+	testl	%edx, %edx			/* xAPIC registers above 4 GiB: out of reach here */
+	jnz	3f
+	andl	$0xfffff000, %eax
+	movl	%eax, apic_mmio
+	movl	$1, apic_mode
+1:	movl	$APIC_TPR, %ecx
+	call	apic_read
+	movl	%eax, IRQ_tpr(%edi)
+	movl	$APIC_SPIV, %ecx
+	call	apic_read
+	movl	%eax, IRQ_spiv(%edi)
+	movl	$APIC_LVTT, %ecx
+	call	apic_read
+	movl	%eax, IRQ_lvt_timer(%edi)
+	movl	$APIC_LVT0, %ecx
+	call	apic_read
+	movl	%eax, IRQ_lvt0(%edi)
+	movl	$APIC_LVT1, %ecx
+	call	apic_read
+	movl	%eax, IRQ_lvt1(%edi)
+	movl	$APIC_LVTERR, %ecx
+	call	apic_read
+	movl	%eax, IRQ_lvt_error(%edi)
+	xorl	%ebx, %ebx
+2:	leal	APIC_ISR(%ebx), %ecx
+	call	apic_read
+	movl	%eax, IRQ_isr(%edi,%ebx,4)
+	leal	APIC_IRR(%ebx), %ecx
+	call	apic_read
+	movl	%eax, IRQ_irr(%edi,%ebx,4)
+	incl	%ebx
+	cmpl	$8, %ebx
+	jb	2b
+3:	inb	$PIC1_DATA, %al
+	movb	%al, IRQ_pic_imr(%edi)
+	inb	$PIC2_DATA, %al
+	movb	%al, IRQ_pic_imr+1(%edi)
+	movb	$0x0b, %al			/* OCW3: read ISR */
+	outb	%al, $PIC1_CMD
+	outb	%al, $PIC2_CMD
+	inb	$PIC1_CMD, %al
+	movb	%al, IRQ_pic_isr(%edi)
+	inb	$PIC2_CMD, %al
+	movb	%al, IRQ_pic_isr+1(%edi)
+	movb	$0x0a, %al			/* OCW3: read IRR */
+	outb	%al, $PIC1_CMD
+	outb	%al, $PIC2_CMD
+	inb	$PIC1_CMD, %al
+	movb	%al, IRQ_pic_irr(%edi)
+	inb	$PIC2_CMD, %al
+	movb	%al, IRQ_pic_irr+1(%edi)
+	movw	$PIC_ELCR, %dx
+	inb	%dx, %al
+	movb	%al, IRQ_elcr(%edi)
+	incw	%dx
+	inb	%dx, %al
+	movb	%al, IRQ_elcr+1(%edi)
+	movb	$0xe2, %al			/* 8254 read-back: status of channel 0 only */
+	outb	%al, $PIT_MODE
+	inb	$PIT_CH0, %al
+	movb	%al, IRQ_pit_status(%edi)
+	movb	$0x0b, %al
+	outb	%al, $CMOS_INDEX
+	inb	$CMOS_DATA, %al
+	movb	%al, IRQ_cmos_b(%edi)
+	orb	$PC_IRQ_VALID, IRQ_flags(%edi)
+	popl	%ebx
+	ret
+
+/* irq_enter: save the kernel's interrupt controllers (irq_saved), then give the firmware the PC's. */
+irq_enter:
+	movl	$irq_saved, %edi
+	call	irq_snapshot
+	testb	$PC_IRQ_VALID, pc_block+HDR_irq_before+IRQ_flags
+	jnz	1f
+	movl	$irq_saved, %esi
+	movl	$(pc_block+HDR_irq_before), %edi
+	movl	$(PC_SIZEOF_IRQ_STATE / 4), %ecx
+	rep movsl
+1:	incl	pc_block+HDR_irq_calls
+	cmpl	$0, apic_mode
+	je	2f
+	/* Hold every fixed vector: pending kernel interrupts stay in IRR.  ExtINT ignores the TPR. */
+	movl	$APIC_TPR, %ecx
+	movl	$PC_LAPIC_TPR_HOLD, %eax
+	call	apic_write
+	testl	$APIC_SPIV_ENABLED, irq_saved+IRQ_spiv
+	jnz	2f
+	/* Software-disabled (every LVT masked): the 8259 could not reach the CPU.  Virtual wire for the
+	 * call, as a BIOS sets it up: spurious vector 0Fh, LINT0 ExtINT, LINT1 NMI. */
+	orb	$PC_IRQ_LAPIC_FORCED, irq_saved+IRQ_flags
+	movl	irq_saved+IRQ_spiv, %eax
+	andl	$~0xff, %eax
+	orl	$(APIC_SPIV_ENABLED | 0x0f), %eax
+	movl	$APIC_SPIV, %ecx
+	call	apic_write
+	movl	$APIC_DM_EXTINT, %eax
+	movl	$APIC_LVT0, %ecx
+	call	apic_write
+	movl	$APIC_DM_NMI, %eax
+	movl	$APIC_LVT1, %ecx
+	call	apic_write
+2:	movb	$0xff, %al
+	outb	%al, $PIC1_DATA
+	outb	%al, $PIC2_DATA
+	PIC_INIT PC_BIOS_PIC1_BASE, PC_BIOS_PIC2_BASE
+	movb	$0xff, %al
+	outb	%al, $PIC1_DATA
+	outb	%al, $PIC2_DATA
+	movb	$PC_PIT_BIOS_MODE, %al		/* 18.2 Hz: the BDA tick count and BIOS timeouts advance */
+	outb	%al, $PIT_MODE
+	xorl	%eax, %eax
+	outb	%al, $PIT_CH0
+	outb	%al, $PIT_CH0
+	movb	$PC_BIOS_IMR1, %al
+	outb	%al, $PIC1_DATA
+	movb	$PC_BIOS_IMR2, %al
+	outb	%al, $PIC2_DATA
+	movl	$1, irq_active
+	ret
+
+/* irq_leave: give the kernel back the controllers irq_enter saved; record them in hdr.irq_after. */
+irq_leave:
+	movl	$0, irq_active
+	movb	$0xff, %al
+	outb	%al, $PIC1_DATA
+	outb	%al, $PIC2_DATA
+	/* An IRQ still in service (a handler the call left without its EOI): acknowledge it, slave first. */
+	movl	$8, %ecx
+1:	movb	$0x0b, %al
+	outb	%al, $PIC2_CMD
+	inb	$PIC2_CMD, %al
+	testb	%al, %al
+	jz	2f
+	movb	$0x20, %al			/* non-specific EOI */
+	outb	%al, $PIC2_CMD
+	incl	pc_block+HDR_irq_eois
+	loop	1b
+2:	movl	$8, %ecx
+3:	movb	$0x0b, %al
+	outb	%al, $PIC1_CMD
+	inb	$PIC1_CMD, %al
+	testb	%al, %al
+	jz	4f
+	movb	$0x20, %al
+	outb	%al, $PIC1_CMD
+	incl	pc_block+HDR_irq_eois
+	loop	3b
+4:	/* PIT channel 0 back to its mode (the read-back status holds RW, mode and BCD in its low 6 bits);
+	 * the count is 65536, as the kernel's clockevent shutdown leaves it, and the kernel's
+	 * timekeeping_resume reprograms a PIT it uses. */
+	movb	irq_saved+IRQ_pit_status, %al
+	andb	$0x3f, %al
+	testb	$0x30, %al
+	jnz	5f
+	movb	$0x30, %al			/* no access mode (no 8254 read-back): lobyte/hibyte, mode 0 */
+5:	outb	%al, $PIT_MODE
+	xorl	%eax, %eax
+	outb	%al, $PIT_CH0
+	outb	%al, $PIT_CH0
+	/* RTC register B as it was (int 15h AH=86h turns the periodic interrupt on and off itself). */
+	movb	$0x0b, %al
+	outb	%al, $CMOS_INDEX
+	inb	$CMOS_DATA, %al
+	cmpb	irq_saved+IRQ_cmos_b, %al
+	je	6f
+	movb	$0x0b, %al
+	outb	%al, $CMOS_INDEX
+	movb	irq_saved+IRQ_cmos_b, %al
+	outb	%al, $CMOS_DATA
+6:	PIC_INIT PC_KERNEL_PIC1_BASE, PC_KERNEL_PIC2_BASE
+	movw	$PIC_ELCR, %dx
+	movb	irq_saved+IRQ_elcr, %al
+	outb	%al, %dx
+	incw	%dx
+	movb	irq_saved+IRQ_elcr+1, %al
+	outb	%al, %dx
+	movb	irq_saved+IRQ_pic_imr, %al
+	outb	%al, $PIC1_DATA
+	movb	irq_saved+IRQ_pic_imr+1, %al
+	outb	%al, $PIC2_DATA
+	cmpl	$0, apic_mode
+	je	12f
+	testb	$PC_IRQ_LAPIC_FORCED, irq_saved+IRQ_flags
+	jz	7f
+	movl	irq_saved+IRQ_lvt0, %eax
+	movl	$APIC_LVT0, %ecx
+	call	apic_write
+	movl	irq_saved+IRQ_lvt1, %eax
+	movl	$APIC_LVT1, %ecx
+	call	apic_write
+	movl	irq_saved+IRQ_spiv, %eax
+	movl	$APIC_SPIV, %ecx
+	call	apic_write
+7:	/* A fixed vector taken while the call ran went through the IVT, whose handler has no idea of the
+	 * local APIC: EOI the highest in-service vector while it is one that was not in service before. */
+	pushl	%ebx
+	pushl	%esi
+	movl	$64, %esi
+8:	movl	$7, %ebx
+9:	leal	APIC_ISR(%ebx), %ecx
+	call	apic_read
+	testl	%eax, %eax
+	jnz	10f
+	decl	%ebx
+	jns	9b
+	jmp	11f
+10:	bsrl	%eax, %ecx
+	btl	%ecx, irq_saved+IRQ_isr(,%ebx,4)
+	jc	11f
+	movl	$APIC_EOI, %ecx
+	xorl	%eax, %eax
+	call	apic_write
+	incl	pc_block+HDR_irq_eois
+	decl	%esi
+	jnz	8b
+11:	popl	%esi
+	popl	%ebx
+	movl	irq_saved+IRQ_tpr, %eax
+	movl	$APIC_TPR, %ecx
+	call	apic_write
+12:	movl	$(pc_block+HDR_irq_after), %edi
+	call	irq_snapshot
 	ret
 
 /* ------------------------------------------------------------------------------------------- */
@@ -514,6 +853,11 @@ long_rsp:	.quad	0
 buffers_end:	.quad	0
 climb_cr3:	.long	0
 climb_cr4:	.long	0
+apic_mode:	.long	0			/* 0 none/unreachable, 1 xAPIC (MMIO), 2 x2APIC (MSRs) */
+apic_mmio:	.long	0
+irq_active:	.long	0			/* irq_enter ran for the current call */
+	.balign	8
+irq_saved:	.skip	PC_SIZEOF_IRQ_STATE	/* the kernel's controllers, before the current call */
 
 	.balign	64
 cur:		.skip	PC_SIZEOF_CALL		/* the call being run: fixed address for 16/32-bit code */

@@ -260,7 +260,9 @@ def _decode(layout, img, box, nonce, host_tsc):
         raise BackendError("the trampoline ended with batch status %d (PC_BATCH_*)" % hdr.status)
     batch = {"jumps": hdr.jumps, "done": hdr.done, "entry_cr0": hdr.entry_cr0, "entry_cr3": hdr.entry_cr3,
              "entry_cr4": hdr.entry_cr4, "entry_efer": hdr.entry_efer, "entry_rflags": hdr.entry_rflags,
-             "return_address": hdr.return_address}
+             "return_address": hdr.return_address,
+             "irq": {"before": irq_state(hdr.irq_before), "after": irq_state(hdr.irq_after),
+                     "calls": hdr.irq_calls, "eois": hdr.irq_eois}}
     tsc_batch = {"image_entry": hdr.tsc_entry, "image_exit": hdr.tsc_exit,
                  "image": hdr.tsc_exit - hdr.tsc_entry}
     if None not in host_tsc:
@@ -272,6 +274,26 @@ def _decode(layout, img, box, nonce, host_tsc):
                                                                 + len(layout.calls) * abi.SIZEOF_CALL]))
     return [_outcome(placed, calls[i], img.buffer_offsets[i], raw, tsc_batch, batch)
             for i, placed in enumerate(layout.calls)], hdr
+
+
+def _vectors(words):
+    """The vectors whose bits are set in a local APIC ISR/IRR image (8 dwords, vector 0 first)."""
+    return [32 * i + bit for i, word in enumerate(words) for bit in range(32) if word >> bit & 1]
+
+
+def irq_state(s):
+    """A ``struct pc_irq_state`` as a dict (None when the trampoline did not write it: no real16 call).
+
+    ``isr``/``irr`` list the local APIC's in-service and pending vectors; ``pic_*`` are (master, slave).
+    """
+    if not s.flags & abi.IRQ_VALID:
+        return None
+    return {"apic_base": s.apic_base, "lapic": bool(s.flags & abi.IRQ_LAPIC),
+            "x2apic": bool(s.flags & abi.IRQ_X2APIC), "lapic_forced": bool(s.flags & abi.IRQ_LAPIC_FORCED),
+            "tpr": s.tpr, "spiv": s.spiv, "lvt_timer": s.lvt_timer, "lvt0": s.lvt0, "lvt1": s.lvt1,
+            "lvt_error": s.lvt_error, "isr": _vectors(s.isr), "irr": _vectors(s.irr),
+            "pic_imr": list(s.pic_imr), "pic_isr": list(s.pic_isr), "pic_irr": list(s.pic_irr),
+            "elcr": list(s.elcr), "pit_status": s.pit_status, "cmos_b": s.cmos_b}
 
 
 def _outcome(placed, rec, offsets, raw, tsc_batch, batch):

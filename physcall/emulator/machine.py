@@ -26,8 +26,9 @@ from unicorn import (UC_ARCH_X86, UC_HOOK_CODE, UC_HOOK_EDGE_GENERATED, UC_HOOK_
                      UC_HOOK_MEM_WRITE, UC_MODE_32, Uc, UcError)
 from unicorn import x86_const as X
 
+from .. import abi
 from ..outcome import NOT_RETURNED, NOT_RUN, RETURNED, Outcome
-from ..regs import IF, TF, Regs
+from ..regs import Regs
 from .devices import default_devices
 from .firmware import LOW_SIZE, resolve
 from .hooks import SENTINEL, SENTINEL_CS, SENTINEL_IP, Hooks, changed
@@ -69,6 +70,15 @@ class _Call:
         self.allowed, self.gaps = allowed, gaps
         self.last_ax = {}               # vector -> AX of its latest dispatch, for unknown leaves
         self.stopped = None             # the reason we stopped the emulation ourselves
+
+
+def entry_eflags(eflags):
+    """The FLAGS a call starts with, on the real jump and here alike (csrc/physcall.h, PC_EFLAGS_MASK).
+
+    >>> hex(entry_eflags(0xffffffff))
+    '0xcd7'
+    """
+    return (eflags & abi.EFLAGS_MASK) | abi.EFLAGS_FIXED
 
 
 class Machine(Hooks):
@@ -283,7 +293,7 @@ class Machine(Hooks):
             begin = placed.eip
         for name, reg in GPRS:
             uc.reg_write(reg, getattr(regs, name))
-        uc.reg_write(X.UC_X86_REG_EFLAGS, (regs.eflags & ~(IF | TF)) | 0x2)   # IF=0, as the trampoline
+        uc.reg_write(X.UC_X86_REG_EFLAGS, entry_eflags(regs.eflags))
         return begin
 
     def _enter_flat(self):
