@@ -170,7 +170,7 @@ def _point(mode, name, at, size, segments):
         segments[seg] = (name, at >> 4)
     first, value = segments[seg]
     offset = at - (value << 4)
-    if offset + size > 0x10000:
+    if first != name and offset + size > 0x10000:
         raise LayoutError("buffers %s and %s share %s but do not fit one 64 KiB segment (%s ends "
                           "%#x bytes above %s=%04xh): make them smaller or use another segment "
                           "register" % (first, name, seg.upper(), name, offset + size, seg, value))

@@ -29,7 +29,7 @@ import math
 
 import dataclasses
 
-from .call import Buffer, FarCall, Interrupt, Routine
+from .call import Buffer, FarCall, Interrupt, Routine, buffer_registers
 from .errors import WireError, PhyscallError
 from .layout import Layout, Placed
 from .outcome import PENDING, RETURNED, SKIPPED
@@ -98,7 +98,10 @@ def _placed_from_data(data):
 
 
 def _call_from_data(data):
-    kw = dict(data["regs"])
+    # every register travels; those a buffer sets are the buffer's to set (given twice is refused)
+    mode = data.get("mode", "real16")                  # int and far calls are real16
+    claimed = buffer_registers(mode, data["buffers"])
+    kw = {name: value for name, value in data["regs"].items() if name not in claimed}
     kw.update({name: Buffer(size=b["size"], data=bytes.fromhex(b["data"]), align=b["align"])
                for name, b in data["buffers"].items()})
     if data["kind"] == "int":
