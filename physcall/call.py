@@ -176,11 +176,6 @@ def _claims(mode, name, value):
     return {name: WIDTH[name]} if name in FIELDS else {}
 
 
-def buffer_registers(mode, names):
-    """The full registers that buffers called ``names`` set: ``{"es", "edi"}`` for es_di."""
-    return {full for name in names for full in _claims(mode, name, Buffer(1))}
-
-
 def _check_claims(mode, kwargs):
     """Refuse a register set twice: directly and by a buffer (``es=`` with ``es_di=``), by two
     views that overlap (``ax=`` with ``al=``), or by two buffers (``es_di=`` with ``ds_di=``).  Two

@@ -12,8 +12,8 @@ and refuses anything else with a :class:`~physcall.errors.WireError`.
 >>> from physcall.outcome import Outcome
 >>> calls = [interrupt(0x15, eax=0xE820, edx=0x534D4150, ecx=24, es_di=Buffer(24))]
 >>> again, force = decode_request(encode_request(lay_out(calls)))
->>> again == lay_out(calls), again.calls[0].call.describe()
-(True, 'int 15h')
+>>> again == lay_out(calls), again.calls[0].entry
+(True, 131072)
 >>> reply = encode_reply([Outcome(calls[0], calls[0].regs, {"es_di": bytes(24)}, "kexec",
 ...                               timing={"call": 1234})])
 >>> decode_reply(reply, calls)[0]["buffers"]["es_di"] == bytes(24)
@@ -24,13 +24,11 @@ Traceback (most recent call last):
 physcall.errors.WireError: the guest's reply is refused: 0 outcomes for 1 calls
 """
 
+import dataclasses
 import json
 import math
 
-import dataclasses
-
-from .call import Buffer, FarCall, Interrupt, Routine, buffer_registers
-from .errors import WireError, PhyscallError
+from .errors import WireError
 from .layout import Layout, Placed
 from .outcome import PENDING, RETURNED, SKIPPED
 from .regs import FIELDS, WIDTH, Regs
@@ -53,25 +51,10 @@ def encode_request(layout, force=False):
 
 
 def _placed_to_data(placed):
-    data = {f.name: getattr(placed, f.name) for f in dataclasses.fields(Placed)}
-    data.update(regs=placed.regs.as_dict(), call=_call_to_data(placed.call),
+    """Every field of a Placed but its Call: the guest runs the placed code, not the call again."""
+    data = {f.name: getattr(placed, f.name) for f in dataclasses.fields(Placed) if f.name != "call"}
+    data.update(regs=placed.regs.as_dict(),
                 buffers={name: list(at_size) for name, at_size in placed.buffers.items()})
-    return data
-
-
-def _call_to_data(call):
-    data = {"kind": call.kind, "regs": call.regs.as_dict(),
-            "buffers": {name: {"size": b.size, "align": b.align, "data": b.data.hex()}
-                        for name, b in call.buffers.items()}}
-    if isinstance(call, Interrupt):
-        data["vector"] = call.vector
-    elif isinstance(call, FarCall):
-        data.update(segment=call.segment, offset=call.offset)
-    elif isinstance(call, Routine):
-        data.update(source=call.source, mode=call.mode, entry=call.entry, ds_given=call.ds_given)
-    else:
-        raise PhyscallError("the vm backend cannot send a %s: it knows int, far and routine calls"
-                            % type(call).__name__)
     return data
 
 
@@ -91,28 +74,10 @@ def decode_request(raw):
 
 def _placed_from_data(data):
     data = dict(data)
-    data.update(regs=Regs(**data["regs"]), call=_call_from_data(data["call"]),
+    data.update(regs=Regs(**data["regs"]),
                 buffers={name: tuple(at_size) for name, at_size in data["buffers"].items()},
                 code=tuple(data["code"]), routine=tuple(data["routine"]) if data["routine"] else None)
     return Placed(**data)
-
-
-def _call_from_data(data):
-    # every register travels; those a buffer sets are the buffer's to set (given twice is refused)
-    mode = data.get("mode", "real16")                  # int and far calls are real16
-    claimed = buffer_registers(mode, data["buffers"])
-    kw = {name: value for name, value in data["regs"].items() if name not in claimed}
-    kw.update({name: Buffer(size=b["size"], data=bytes.fromhex(b["data"]), align=b["align"])
-               for name, b in data["buffers"].items()})
-    if data["kind"] == "int":
-        return Interrupt(data["vector"], **kw)
-    if data["kind"] == "far":
-        return FarCall(data["segment"], data["offset"], **kw)
-    if data["kind"] == "routine":
-        call = Routine(data["source"], mode=data["mode"], entry=data["entry"], **kw)
-        call.ds_given = bool(data["ds_given"])   # every register travels, so DS would look given
-        return call
-    raise ValueError("unknown call kind %r" % (data["kind"],))
 
 
 # ------------------------------------------------------------------------------------ guest -> host
