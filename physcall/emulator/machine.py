@@ -46,6 +46,11 @@ PAGE = 0x1000
 # exact counter, which decides the verdict deterministically.
 FASTEST_IPS = 2_000_000_000
 MIN_TIMEOUT_US = 2000
+# Unicorn's translation buffer.  Its default, 1 GiB, is one mmap that a 256 MB machine without swap
+# refuses ("Could not allocate dynamic translator buffer"), and small real machines are the ones with a
+# BIOS worth calling.  A dry run translates a few hundred KiB at most; a full buffer is flushed and
+# refilled, not an error.  The test suite runs no slower at 4 MiB than at 1 GiB.
+TCG_BUFFER = 16 << 20
 
 
 class _Recount(Exception):
@@ -95,6 +100,7 @@ class Machine(Hooks):
         self.firmware, self.budget, self.trace = firmware, budget, trace
         self.policy = policy or Policy()
         self.uc = uc = Uc(UC_ARCH_X86, UC_MODE_32)
+        uc.ctl_set_tcg_buffer_size(TCG_BUFFER)    # before the first mem_map: Unicorn sets TCG up then
         uc.mem_map(0, HMA_END)
         self._pristine = firmware.low + bytes(HMA_END - LOW_SIZE)
         uc.mem_write(0, self._pristine)
