@@ -35,12 +35,12 @@ class Buffer:
         data = bytes(data or b"")
         size = len(data) if size is None else size
         if not isinstance(size, int) or size <= 0:
-            raise ValueError("Buffer size must be a positive int, got %r: give size= or data=" % (size,))
+            raise CallError("Buffer size must be a positive int, got %r: give size= or data=" % (size,))
         if len(data) > size:
-            raise ValueError("Buffer data is %d bytes but size is %d: drop size= or make it larger"
+            raise CallError("Buffer data is %d bytes but size is %d: drop size= or make it larger"
                              % (len(data), size))
         if align not in (1, 2, 4, 8, 16, 4096) :
-            raise ValueError("Buffer align must be one of 1, 2, 4, 8, 16, 4096, got %r" % (align,))
+            raise CallError("Buffer align must be one of 1, 2, 4, 8, 16, 4096, got %r" % (align,))
         self.size, self.data, self.align = size, data.ljust(size, b"\0"), align
 
     def __repr__(self):
@@ -70,7 +70,7 @@ class Interrupt(Call):
 
     def __init__(self, vector, **regs):
         if not isinstance(vector, int) or not 0 <= vector <= 0xFF:
-            raise ValueError("interrupt vector must be 0..0xff, got %r" % (vector,))
+            raise CallError("interrupt vector must be 0..0xff, got %r" % (vector,))
         self.vector = vector
         super().__init__("real16", regs)
 
@@ -86,7 +86,7 @@ class FarCall(Call):
     def __init__(self, segment, offset, **regs):
         for name, value in (("segment", segment), ("offset", offset)):
             if not isinstance(value, int) or not 0 <= value <= 0xFFFF:
-                raise ValueError("far call %s must be 0..0xffff, got %r" % (name, value))
+                raise CallError("far call %s must be 0..0xffff, got %r" % (name, value))
         self.segment, self.offset = segment, offset
         super().__init__("real16", regs)
 
@@ -108,7 +108,7 @@ class Routine(Call):
 
     def __init__(self, source, mode="real16", entry=None, **regs):
         if not isinstance(source, str) or not source.strip():
-            raise ValueError("Routine needs assembly source text, got %r" % (source,))
+            raise CallError("Routine needs assembly source text, got %r" % (source,))
         self.source, self.entry = source, entry
         super().__init__(mode, regs)
         self.ds_given = any(name == "ds" or name.startswith("ds_") for name in regs)
@@ -147,17 +147,17 @@ def _split(mode, kwargs):
         elif name in NAMES:
             regs[name] = value
         else:
-            raise ValueError("unknown register or pair %r: use a register (%s...) or a pair such as "
+            raise CallError("unknown register or pair %r: use a register (%s...) or a pair such as "
                              "es_di=Buffer(...)" % (name, ", ".join(NAMES[:7])))
     return Regs(**regs), buffers
 
 
 def _check_buffer_name(mode, name):
     if mode == "real16" and not PAIR.match(name):
-        raise ValueError("buffer %r: in real16 a buffer goes to a segment:offset pair such as es_di, "
+        raise CallError("buffer %r: in real16 a buffer goes to a segment:offset pair such as es_di, "
                          "ds_si or es_bx" % name)
     if mode == "flat32" and name not in LINEAR:
-        raise ValueError("buffer %r: in flat32 a buffer goes to a 32-bit register (%s)"
+        raise CallError("buffer %r: in flat32 a buffer goes to a 32-bit register (%s)"
                          % (name, ", ".join(LINEAR)))
 
 

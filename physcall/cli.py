@@ -13,29 +13,35 @@ import logging
 import sys
 
 from . import call as calls_mod
-from .errors import CallError, PhyscallError
-from .invoke import BACKENDS, invoke
+from .errors import CallError, InputError, PhyscallError
+from .invoke import BACKENDS, invoke, normalize_backend
 from .regs import CF, DF, FIELDS, IF, OF, PF, SF, ZF, AF
 
 
 def main(argv=None):
-    """Entry point of the console script; returns the exit status."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="physcall: %(message)s")
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+    """Entry point of the console script; returns the exit status: 0, 1 (PhyscallError: one line on
+    stderr naming the cause and the fix), 2 (usage), 130 (Ctrl-C)."""
     try:
-        return args.func(args) or 0
-    except PhyscallError as exc:
-        return _fail(args, exc)
-    except (ValueError, OSError) as exc:
-        return _fail(args, exc)
-    except KeyboardInterrupt:
-        print("physcall: error: interrupted (Ctrl-C): nothing was run for real", file=sys.stderr)
+        parser = _parser()
+        args = parser.parse_args(argv)
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                            format="physcall: %(message)s")
+        if not getattr(args, "func", None):
+            parser.error("give a command")
+        try:
+            return args.func(args) or 0
+        except PhyscallError as exc:
+            return _fail(args, exc)
+    except KeyboardInterrupt:         # whatever ran was unwound (a guest is stopped, an image unloaded)
+        print("physcall: interrupted (Ctrl-C)", file=sys.stderr)
         return 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors as one line on stderr and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, "physcall: usage: %s (see `%s --help`)\n" % (message, self.prog))
 
 
 def _fail(args, exc):
@@ -52,10 +58,10 @@ def _fail(args, exc):
 
 
 def _parser():
-    parser = argparse.ArgumentParser(prog="physcall", description="Run BIOS services and real-mode or "
+    parser = _Parser(prog="physcall", description="Run BIOS services and real-mode or "
                                      "flat 32-bit routines: offline in an emulator, or for real.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what physcall does")
-    sub = parser.add_subparsers(metavar="COMMAND")
+    sub = parser.add_subparsers(metavar="COMMAND", parser_class=_Parser)
     p = sub.add_parser("int", help="call a BIOS interrupt: physcall int 0x15 eax=0xe820 ...")
     p.add_argument("vector", type=_vector, help="interrupt vector: 0x12 or 12h")
     _common(p)
@@ -129,7 +135,7 @@ def parse_regs(items, buffers=()):
     for item in items:
         name, _, value = item.partition("=")
         if not _ or not name:
-            raise ValueError("%r: registers are given as NAME=VALUE, e.g. eax=0xe820" % item)
+            raise CallError("%r: registers are given as NAME=VALUE, e.g. eax=0xe820" % item)
         _once(kwargs, name.lower(), _value(name, value))
     for item in buffers:
         name, _, size = item.partition("=")
@@ -147,12 +153,13 @@ def _value(name, text):
     try:
         return int(text, 0)
     except ValueError:
-        raise ValueError("%s=%r: the value must be a number such as 24 or 0x18" % (name, text))
+        raise CallError("%s=%r: the value must be a number such as 24 or 0x18" % (name, text)) from None
 
 
 def _options(args):
-    opts = {"backend": args.backend, "verify": not args.no_verify}
-    if args.backend not in ("emulator", "emu"):
+    backend = normalize_backend(args.backend)
+    opts = {"backend": backend, "verify": not args.no_verify}
+    if backend != "emulator":
         opts.update(confirm=args.yes, force=args.force)
     if args.budget:
         opts["budget"] = args.budget
@@ -170,16 +177,41 @@ def _cmd_int(args):
 
 def load_batch(path, mode="real16", entry=None, **regs):
     """The calls in ``path``: a Python file's CALLS (a call or a list), or an assembly routine."""
-    from .asm import decode_source
-    with open(path, "rb") as f:
-        text = decode_source(f.read(), path)
+    text = read_source(path)
     if not path.endswith(".py"):
         return calls_mod.Routine(text, mode=mode, entry=entry, **regs)
     scope = {"__name__": "physcall_calls", "__file__": path}
-    exec(compile(text, path, "exec"), scope)
+    try:
+        exec(compile(text, path, "exec"), scope)
+    except PhyscallError:
+        raise
+    except Exception as exc:          # the user's file is input: its failure is one line, not ours
+        line = getattr(exc, "lineno", None) or _failing_line(exc, path)
+        raise InputError("%s%s: %s: %s: fix the file" % (path, ":%d" % line if line else "",
+                                                         type(exc).__name__, exc)) from None
     if scope.get("CALLS") is None:
-        raise ValueError("%s defines no CALLS: set CALLS = physcall.interrupt(...) or a list" % path)
+        raise InputError("%s defines no CALLS: set CALLS = physcall.interrupt(...) or a list" % path)
     return scope["CALLS"]
+
+
+def _failing_line(exc, path):
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == path:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def read_source(path):
+    """A source file's text (UTF-8, checked by the assembler's rules); InputError names the file."""
+    from .asm import decode_source
+    try:
+        with open(path, "rb") as f:
+            return decode_source(f.read(), path)
+    except OSError as exc:
+        raise InputError("cannot read %s: %s" % (path, exc.strerror or exc)) from None
 
 
 def _cmd_run(args):
@@ -189,9 +221,8 @@ def _cmd_run(args):
 
 
 def _cmd_asm(args):
-    from .asm import asm, decode_source
-    with open(args.file, "rb") as f:
-        source = decode_source(f.read(), args.file)
+    from .asm import asm
+    source = read_source(args.file)
     result = asm(source, args.mode, args.origin)
     if args.json:
         print(json.dumps({"mode": result.mode, "origin": result.origin, "code": result.code.hex(),
@@ -246,7 +277,7 @@ def format_result(result):
                            "  (CF=1: a failure, for services that report through CF)" if regs.cf else "")]
     row = ["%-6s %08x" % (name, getattr(regs, name)) for name in FIELDS]
     out.extend("  " + "   ".join(row[i:i + 4]) for i in range(0, len(row), 4))
-    out.append("  flags  " + " ".join(n for n, m in _FLAG_NAMES if regs.eflags & m) or "-")
+    out.append("  flags  " + (" ".join(n for n, m in _FLAG_NAMES if regs.eflags & m) or "-"))
     for name, data in result.buffers.items():
         out.append("  buffer %s (%d bytes)" % (name, len(data)))
         out.extend("    %04x  %-48s %s" % (i, data[i:i + 16].hex(" "), _printable(data[i:i + 16]))

@@ -7,6 +7,8 @@ of breaking the whole command.
 import json
 import sys
 
+from .errors import InputError
+
 
 def register(sub):
     _register_vm(sub)
@@ -73,9 +75,14 @@ def _cmd_build(args):
     layout = lay_out(batch)
     # An image is built to be run: it is checked first, on the firmware it will meet if one is named
     _dry_run(layout, {"firmware": args.firmware} if args.firmware else {})
-    info = image.write_elf(layout, args.output)
+    try:
+        img = image.write_elf(layout, args.output)
+    except OSError as exc:
+        raise InputError("cannot write %s: %s" % (args.output, exc.strerror or exc)) from None
     if args.json:
-        print(json.dumps(info if isinstance(info, dict) else {"path": args.output}))
+        print(json.dumps({"path": args.output, "entry": img.entry, "calls": len(layout.calls),
+                          "segments": [{"mem": s.mem, "memsz": s.memsz, "filesz": len(s.data), "what": s.what}
+                                       for s in img.segments]}))
     else:
         print("wrote %s" % args.output, file=sys.stderr)
     return 0

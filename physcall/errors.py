@@ -27,7 +27,7 @@ class UsageError(PhyscallError, TypeError):
 
 
 class InputError(PhyscallError, OSError):
-    """A file the caller named cannot be read or holds no calls; the message names the file."""
+    """A file the caller named cannot be read or written, or holds no calls; the message names it."""
 
 
 class ModelError(PhyscallError, ValueError):

@@ -20,7 +20,7 @@ from typing import Optional
 
 from .asm import asm
 from .call import PAIR, Call, FarCall, Interrupt, Routine
-from .errors import LayoutError
+from .errors import LayoutError, UsageError
 
 from .abi import BATCH_BASE, BATCH_LIMIT, MAX_CALLS   # one source of truth: csrc/physcall.h
 
@@ -61,25 +61,25 @@ class Layout:
     stack: tuple
     window: tuple = (BATCH_BASE, BATCH_LIMIT)
 
-    def used(self):
-        """Bytes of the window the batch occupies (code, buffers and stack)."""
-        return sum(len(data) for _, data in self.regions) + self.stack[1] - self.stack[0]
 
-
-def lay_out(calls, window=None):
+def lay_out(calls):
     """Place ``calls`` (a Call or a list) in the batch window; raise LayoutError if they don't fit.
 
     >>> from physcall.call import interrupt
     >>> hex(lay_out(interrupt(0x12)).calls[0].entry)
     '0x20000'
     """
-    calls = [calls] if isinstance(calls, Call) else list(calls)
+    given = calls
+    calls = [calls] if isinstance(calls, Call) else list(calls) if isinstance(calls, (list, tuple)) else None
+    if calls is None or not all(isinstance(c, Call) for c in calls):
+        raise UsageError("a batch is a Call or a list of Calls (physcall.interrupt(0x12), far_call(...), "
+                         "Routine(...)), not %.80r" % (given,))
     if not calls:
         raise LayoutError("empty batch: give at least one call")
     if len(calls) > MAX_CALLS:
         raise LayoutError("batch of %d calls is over the ABI's MAX_CALLS=%d: split it into several "
                           "invoke() calls" % (len(calls), MAX_CALLS))
-    lo, hi = window or (BATCH_BASE, BATCH_LIMIT)
+    lo, hi = BATCH_BASE, BATCH_LIMIT
     stack = (hi - STACK_SIZE, hi)
     cursor = _Cursor(lo, stack[0])
     regions, placed = [], []

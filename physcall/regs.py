@@ -11,6 +11,8 @@ does nothing leaves CF set and is caught as a failure instead of being read as s
 True
 """
 
+from .errors import CallError, UsageError
+
 GPRS = ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp")
 SEGS = ("ds", "es", "fs", "gs")
 FIELDS = GPRS + SEGS + ("eflags",)
@@ -37,9 +39,9 @@ NAMES = FIELDS + tuple(VIEWS)
 
 def _check(name, value, mask):
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError("register %s takes an int, not %r" % (name, type(value).__name__))
+        raise UsageError("register %s takes an int, not %r" % (name, type(value).__name__))
     if not 0 <= value <= mask:
-        raise ValueError("register %s = %#x is out of range: %s holds 0..%#x"
+        raise CallError("register %s = %#x is out of range: %s holds 0..%#x"
                          % (name, value, name, mask))
 
 
@@ -114,7 +116,7 @@ def _apply(base, values):
     """Apply full registers first, then views, checking names and ranges."""
     unknown = sorted(set(values) - set(NAMES))
     if unknown:
-        raise ValueError("unknown register %s; known: %s" % (", ".join(unknown), ", ".join(NAMES)))
+        raise CallError("unknown register %s; known: %s" % (", ".join(unknown), ", ".join(NAMES)))
     out = dict(base)
     for name in FIELDS:
         if name in values:

@@ -82,7 +82,7 @@ def test_refused_routine_json_error_carries_report(tmp_path):
 
 def test_kexec_backend_refuses_without_yes():
     proc = physcall("int", "0x12", "--backend", "kexec", check=False)
-    assert proc.returncode == 1 and "--yes" in proc.stderr or "confirm" in proc.stderr
+    assert proc.returncode == 1 and "--yes" in proc.stderr and "confirm=True" in proc.stderr
 
 
 def test_check_json_on_this_machine_names_a_fix_for_each_failure():
@@ -114,6 +114,39 @@ def test_build_writes_an_elf_that_gnu_readelf_reads(tmp_path):
     loads = [l.split() for l in lines.splitlines() if l.strip().startswith("LOAD")]
     assert "Entry point 0x10000" in lines and len(loads) <= 16
     assert all(int(l[3], 16) % 4096 == 0 and 0x10000 <= int(l[3], 16) < 0x100000 for l in loads)
+
+
+def test_build_json_names_the_segments_gnu_readelf_sees(tmp_path):
+    calls = tmp_path / "calls.py"
+    calls.write_text("import physcall\nCALLS = [physcall.interrupt(0x12), physcall.interrupt(0x11)]\n")
+    out = tmp_path / "image.elf"
+    doc = json.loads(physcall("build", str(calls), "-o", str(out), "--json").stdout)
+    lines = subprocess.run(["readelf", "-lW", str(out)], capture_output=True, text=True, check=True).stdout
+    loads = [l.split() for l in lines.splitlines() if l.strip().startswith("LOAD")]
+    assert doc["path"] == str(out) and doc["calls"] == 2 and "Entry point %#x" % doc["entry"] in lines
+    assert [(s["mem"], s["memsz"], s["filesz"]) for s in doc["segments"]] == \
+        [(int(l[3], 16), int(l[5], 16), int(l[4], 16)) for l in loads]
+
+
+def test_build_runs_the_dry_run_first(tmp_path):
+    """README, Safety: every image is checked before it can run; a refused routine writes no image."""
+    src = tmp_path / "hlt.s"
+    src.write_text("cli\nhlt\nret\n")
+    out = tmp_path / "image.elf"
+    proc = physcall("build", str(src), "-o", str(out), check=False)
+    assert proc.returncode == 1 and "dry run refused" in proc.stderr and not out.exists()
+
+
+@pytest.mark.parametrize("regs, flags", [
+    (("eax=0",), "CF"),                        # int 12h leaves FLAGS as given: CF preset
+    (("eflags=0x2",), "-"),                    # nothing set: a dash, not an empty field
+    (("eflags=0xcd5",), "CF PF AF ZF SF DF OF"),
+])
+def test_flags_line(regs, flags):
+    """The routine returns the FLAGS it was given (pushf/popf would not change them here)."""
+    lines = physcall("int", "0x12", *regs).stdout.splitlines()
+    assert [l.split(None, 1)[1] if len(l.split()) > 1 else "" for l in lines if l.split()[:1] == ["flags"]] \
+        == [flags]
 
 
 def test_trace_shows_the_bios_handler():

@@ -14,7 +14,7 @@ Ralf Brown's MEMORY.LST, "Extended BIOS Data Area") and VGA RAM (0xA0000-0xC0000
 
 from dataclasses import dataclass, field
 
-from ..errors import PhyscallError
+from ..errors import InputError, ModelError
 
 LOW_SIZE = 0x100000          # the first MiB: IVT, BDA, EBDA, option ROMs, system ROM
 STUB_TRAP_PORT = 0x0EE0      # the stub BIOS writes the vector of an unknown leaf here (contract)
@@ -39,7 +39,7 @@ class Firmware:
 
     def __post_init__(self):
         if len(self.low) != LOW_SIZE:
-            raise PhyscallError("firmware %r: low memory is %d bytes, it must be exactly 1 MiB (%d): "
+            raise ModelError("firmware %r: low memory is %d bytes, it must be exactly 1 MiB (%d): "
                                 "pad or cut the image" % (self.name, len(self.low), LOW_SIZE))
         self.low = bytes(self.low)
 
@@ -74,7 +74,7 @@ def from_raw(path, name=None):
     with open(path, "rb") as f:
         low = f.read(LOW_SIZE)
     if len(low) < LOW_SIZE:
-        raise PhyscallError("raw image %s holds %d bytes: a snapshot of low memory needs 1 MiB"
+        raise ModelError("raw image %s holds %d bytes: a snapshot of low memory needs 1 MiB"
                             % (path, len(low)))
     return Firmware(name or "raw %s" % path, low, snapshot_writable(low))
 
@@ -88,7 +88,7 @@ def from_devmem(path="/dev/mem"):
         with open(path, "rb", buffering=0) as f:
             low = _read_exactly(f, LOW_SIZE)
     except PermissionError as e:
-        raise PhyscallError("cannot read %s (%s): run as root; kernel lockdown (integrity) also forbids "
+        raise InputError("cannot read %s (%s): run as root; kernel lockdown (integrity) also forbids "
                             "it" % (path, e)) from e
     return Firmware("snapshot %s" % path, low, snapshot_writable(low))
 
@@ -98,7 +98,7 @@ def _read_exactly(f, size):
     while len(out) < size:
         chunk = f.read(size - len(out))
         if not chunk:
-            raise PhyscallError("short read of low memory: %d of %d bytes" % (len(out), size))
+            raise InputError("short read of low memory: %d of %d bytes" % (len(out), size))
         out += chunk
     return bytes(out)
 
@@ -161,13 +161,13 @@ def resolve(spec):
         ranges, meta = take()
         return from_snapshot(ranges, meta, "snapshot of this machine (/dev/mem)")
     if not isinstance(spec, (str, bytes)) and not hasattr(spec, "__fspath__"):
-        raise PhyscallError("firmware=%r: give one of %s, or a Firmware" % (spec, ", ".join(SOURCES)))
+        raise ModelError("firmware=%r: give one of %s, or a Firmware" % (spec, ", ".join(SOURCES)))
     import os
     path = os.fspath(spec)
     try:
         st = os.stat(path)
     except OSError as e:
-        raise PhyscallError("firmware %r: %s; give one of %s" % (path, e.strerror, ", ".join(SOURCES))) \
+        raise InputError("firmware %r: %s; give one of %s" % (path, e.strerror, ", ".join(SOURCES))) \
             from None
     from ..snapshot import is_elf
     loader = from_elf_core if is_elf(path) else from_raw

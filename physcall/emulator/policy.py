@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import capstone
 
-from ..errors import PhyscallError
+from ..errors import ModelError
 from .report import merge
 
 PORT_POLICIES = ("log", "refuse")
@@ -39,7 +39,7 @@ class Policy:
 
     def __post_init__(self):
         if self.ports not in PORT_POLICIES:
-            raise PhyscallError("Policy(ports=%r): choose one of %s" % (self.ports,
+            raise ModelError("Policy(ports=%r): choose one of %s" % (self.ports,
                                                                      ", ".join(PORT_POLICIES)))
         object.__setattr__(self, "writable", tuple(tuple(w) for w in self.writable))
         object.__setattr__(self, "allowed_ports", frozenset(self.allowed_ports))

@@ -15,7 +15,7 @@ True
 
 from dataclasses import asdict, dataclass, field, fields, replace
 
-from ..errors import PhyscallError
+from ..errors import ModelError
 
 # E820 types (ACPI 6.x section 15, "System Address Map Interfaces")
 USABLE, RESERVED, ACPI, NVS, UNUSABLE = 1, 2, 3, 4, 5
@@ -127,7 +127,7 @@ class Profile:
         names = {f.name for f in fields(cls)}
         unknown = set(data) - names
         if unknown:
-            raise PhyscallError("profile: unknown field(s) %s: valid fields are %s"
+            raise ModelError("profile: unknown field(s) %s: valid fields are %s"
                                 % (", ".join(sorted(unknown)), ", ".join(sorted(names))))
         d = dict(data)
         d["memory_map"] = tuple(tuple(e) + (1,) * (4 - len(e)) for e in d.get("memory_map", ()))
@@ -153,18 +153,18 @@ def _record(kind, value):
 def check(p):
     """Refuse a profile the stub BIOS cannot answer from, naming the field."""
     if p.e820_entry_size not in (20, 24):
-        raise PhyscallError("profile %s: e820_entry_size must be 20 or 24" % p.name)
+        raise ModelError("profile %s: e820_entry_size must be 20 or 24" % p.name)
     if not 1 <= len(p.memory_map) <= 128:
-        raise PhyscallError("profile %s: the memory map needs 1..128 entries" % p.name)
+        raise ModelError("profile %s: the memory map needs 1..128 entries" % p.name)
     if len(p.video_modes) > 110:
-        raise PhyscallError("profile %s: at most 110 video modes fit the VBE info block's reserved "
+        raise ModelError("profile %s: at most 110 video modes fit the VBE info block's reserved "
                             "area (VBE 3.0 section 4.3)" % p.name)
     if len(p.edid) % 128 or len(p.edid) > 256:
-        raise PhyscallError("profile %s: EDID must be 0, 128 or 256 bytes" % p.name)
+        raise ModelError("profile %s: EDID must be 0, 128 or 256 bytes" % p.name)
     if len(p.keyboard) > 15:
-        raise PhyscallError("profile %s: the BDA keyboard buffer holds 15 keys" % p.name)
+        raise ModelError("profile %s: the BDA keyboard buffer holds 15 keys" % p.name)
     if len({d.drive for d in p.disks}) != len(p.disks):
-        raise PhyscallError("profile %s: two disks share a drive number" % p.name)
+        raise ModelError("profile %s: two disks share a drive number" % p.name)
 
 
 # SeaBIOS 1.16.2 / QEMU 7.2, -m 256M, as int 15h E820h walked it (tests/data/seabios-qemu-256M.json).

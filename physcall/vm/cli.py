@@ -42,7 +42,7 @@ def add_subparsers(subparsers):
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_snapshot)
-    vm.set_defaults(func=lambda args: vm.print_help() or 2)
+    vm.set_defaults(func=lambda args: vm.error("give a vm command: setup, run, shell or snapshot"))
     return vm
 
 
