@@ -15,6 +15,7 @@ def register(sub):
     _register_check(sub)
     _register_build(sub)
     _register_snapshot(sub)
+    _register_explore(sub)
 
 
 def _register_vm(sub):
@@ -48,6 +49,27 @@ def _register_snapshot(sub):
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_snapshot)
+
+
+def _register_explore(sub):
+    p = sub.add_parser("explore", help="survey the firmware in one batch (one real jump): E820, VBE modes, "
+                                       "EDID, SMBIOS, EDD, PCI BIOS, APM, tables")
+    p.add_argument("--backend", default="emulator", help="emulator (default), kexec or vm")
+    p.add_argument("--yes", action="store_true", help="confirm a real jump on this machine (kexec backend)")
+    p.add_argument("--firmware", metavar="stub|devmem|FILE", help="the firmware the dry run runs")
+    p.add_argument("--json", action="store_true", help="print JSON only")
+    p.set_defaults(func=_cmd_explore)
+
+
+def _cmd_explore(args):
+    from .explore import explore
+    from .explore_table import render
+    options = {"firmware": args.firmware} if args.firmware else {}
+    if args.backend not in ("emulator", "emu"):
+        options["confirm"] = args.yes
+    survey = explore(backend=args.backend, **options)
+    print(json.dumps(survey) if args.json else render(survey))
+    return 0
 
 
 def _cmd_check(args):

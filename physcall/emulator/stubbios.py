@@ -191,3 +191,5 @@ def _bda(low, profile):
     struct.pack_into("<IB", low, 0x46C, profile.ticks, 0)
     low[0x449] = profile.video_mode if profile.video_mode < 0x100 else 0xFF
     struct.pack_into("<H", low, 0x4BA, profile.video_mode)
+    # RBIL MEMORY.LST 40:75, the number of hard disks (SeaBIOS: SET_BDA(hdcount, ...) in src/block.c)
+    low[0x475] = sum(1 for disk in profile.disks if disk.drive >= 0x80)
