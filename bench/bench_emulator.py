@@ -1,6 +1,6 @@
 """Emulator benchmarks (not timed tests): warm int 12h dry run, 16-bit throughput.
 
-Targets (DESIGN.md / the emulator brief): warm int 12h < 1 ms; straight-line 16-bit code
+Targets (docs/DESIGN.md, "The emulator"): warm int 12h < 1 ms; straight-line 16-bit code
 > 100 M instructions/s without tracing.  Run: ``python3 bench/bench_emulator.py``.
 """
 
@@ -30,11 +30,8 @@ def tiny_firmware():
 
 
 def firmware():
-    try:
-        from physcall.emulator import stubbios
-        return stubbios.build(), "stub BIOS"
-    except ImportError:
-        return tiny_firmware(), "tiny hand-made firmware (stub BIOS not available yet)"
+    from physcall.emulator import stubbios
+    return stubbios.build(), "stub BIOS"
 
 
 def best(fn, repeat):

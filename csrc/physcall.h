@@ -2,7 +2,7 @@
  * physcall.h - the one ABI between the host (physcall/abi.py, via cffi's cdef) and the
  * kexec-jump trampoline (csrc/trampoline.S, via the offsets that asm-offsets.c generates).
  *
- * Physical memory of one image (see DESIGN.md, "The kexec-jump contract"):
+ * Physical memory of one image (see docs/DESIGN.md, "The kexec-jump contract"):
  *
  *   0x00000-0x0ffff  page 0 (IVT, BDA), conventional memory: never a segment
  *   0x10000-0x1ffff  trampoline: code, GDT, stacks, the batch block (struct pc_block)
@@ -76,7 +76,7 @@
 #define PC_EFLAGS_MASK        0x00000cd7
 #define PC_EFLAGS_FIXED       0x00000002   /* bit 1 always reads 1 */
 
-/* The interrupt environment of a real16 call (trampoline.S, irq_enter/irq_leave; DESIGN.md,
+/* The interrupt environment of a real16 call (trampoline.S, irq_enter/irq_leave; docs/DESIGN.md,
  * "Interrupts").  The kernel hands over the local APIC in virtual-wire mode (machine_kexec() ->
  * restore_boot_irq_mode()), the IO-APIC cleared, the 8259s masked at its own vectors, and possibly
  * fixed interrupts pending in the local APIC's IRR.  While the firmware runs:
@@ -177,7 +177,7 @@ struct pc_header {
     uint32_t irq_calls;             /* real16 calls run in the BIOS's interrupt environment */
     uint32_t irq_eois;              /* local APIC + 8259 EOIs the trampoline had to send on the way back */
     uint32_t mailbox_pages;         /* used entries of mailbox[] */
-    uint32_t mailbox_size;          /* result bytes the host expects */
+    uint32_t reserved;              /* keeps mailbox[] 8-byte aligned */
     uint64_t mailbox[PC_MAILBOX_MAX_PAGES];  /* physical address of each mailbox page */
 };
 

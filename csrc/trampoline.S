@@ -3,7 +3,7 @@
  * call of the batch block in real mode (far call) or flat 32-bit protected mode (near call), store
  * every register after it, copy its buffers to the mailbox, climb back, and return to the kernel.
  *
- * The contract with the kernel is the one DESIGN.md measured (relocate_kernel_64.S, `call *%rdx`):
+ * The contract with the kernel is the one docs/DESIGN.md measured (relocate_kernel_64.S, `call *%rdx`):
  * 64-bit mode, IF=0, identity paging, CS=0x10, DS/ES/SS/FS/GS=0x18, GDTR=IDTR=0/0, and 0(%rsp) is
  * the return address at the very top of the kernel's swap page.  On return the kernel reads the next
  * entry point from 0(%rsp): we pop the return address, point %rsp at next_entry (a slot inside the
@@ -144,7 +144,7 @@ pc_entry:
 	movq	saved_rsp(%rip), %rsp
 	pushq	saved_rflags(%rip)
 	popfq
-	/* The safe re-entry sequence (DESIGN.md): return address out, %rsp on a slot in the image
+	/* The safe re-entry sequence (docs/DESIGN.md): return address out, %rsp on a slot in the image
 	 * holding the next entry point, jump back. */
 	popq	%rax
 	leaq	next_entry(%rip), %rsp

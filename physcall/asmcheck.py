@@ -15,23 +15,14 @@ from capstone import x86_const as CX
 
 from .asmworker import keystone_asm
 from .asmsyntax import _value
+from .disasm import disassembler
 from .errors import AssemblyError
 
-_MD = {}
 # GNU as writes legacy prefixes in this order (gas/config/tc-i386.c: SEG_PREFIX, ADDR_PREFIX,
 # DATA_PREFIX, then LOCK/REP); Keystone puts them elsewhere, which is the same instruction in other
 # bytes.  Reordering keeps the length, so no address moves.
 _RANK = {0x26: 0, 0x2E: 0, 0x36: 0, 0x3E: 0, 0x64: 0, 0x65: 0, 0x67: 1, 0x66: 2, 0xF0: 3, 0xF2: 3,
          0xF3: 3}
-
-
-def _disassembler(mode):
-    if mode not in _MD:
-        md = capstone.Cs(capstone.CS_ARCH_X86,
-                         capstone.CS_MODE_16 if mode == "real16" else capstone.CS_MODE_32)
-        md.detail = True
-        _MD[mode] = md
-    return _MD[mode]
 
 
 def fits(value, bits):
@@ -89,7 +80,7 @@ def check_line_bytes(line, body, start, end, origin, mode, values):
         at = start - origin + _prefix_count(data)
         body[at + 1] |= 0x08                            # FF /2 -> /3, FF /4 -> /5
         data = body[start - origin:end - origin]
-    insns = list(_disassembler(mode).disasm(bytes(data), start))
+    insns = list(disassembler(mode, detail=True).disasm(bytes(data), start))
     if len(insns) != 1 or insns[0].size != len(data):
         line.refuse("Keystone's bytes %s decode as %d instructions, not one" % (bytes(data).hex(),
                                                                                  len(insns)))

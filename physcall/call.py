@@ -12,12 +12,10 @@ import re
 
 from .asm import normalize_mode
 from .errors import CallError
-from .regs import FIELDS, NAMES, VIEWS, WIDTH, Regs
+from .regs import FIELDS, GPRS, NAMES, SEGS, VIEWS, WIDTH, Regs
 
-SEGMENT_NAMES = ("ds", "es", "fs", "gs")
-OFFSET_NAMES = ("ax", "bx", "cx", "dx", "si", "di", "bp")
-PAIR = re.compile(r"^(ds|es|fs|gs)_(ax|bx|cx|dx|si|di|bp)$")
-LINEAR = ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp")
+# A real16 buffer goes to a segment:offset pair (es_di), a flat32 one to a 32-bit register (edi).
+PAIR = re.compile(r"^(%s)_(%s)$" % ("|".join(SEGS), "|".join(g[1:] for g in GPRS)))
 
 
 class Buffer:
@@ -156,9 +154,9 @@ def _check_buffer_name(mode, name):
     if mode == "real16" and not PAIR.match(name):
         raise CallError("buffer %r: in real16 a buffer goes to a segment:offset pair such as es_di, "
                          "ds_si or es_bx" % name)
-    if mode == "flat32" and name not in LINEAR:
+    if mode == "flat32" and name not in GPRS:
         raise CallError("buffer %r: in flat32 a buffer goes to a 32-bit register (%s)"
-                         % (name, ", ".join(LINEAR)))
+                         % (name, ", ".join(GPRS)))
 
 
 def _claims(mode, name, value):

@@ -235,9 +235,8 @@ def _cmd_asm(args):
 def listing(result, source):
     """Each source line that emits bytes, then its bytes disassembled again with Capstone (data
     lines as bytes): ``lines`` of the Assembly cover the code exactly, so nothing is left out."""
-    import capstone
-    md = capstone.Cs(capstone.CS_ARCH_X86,
-                     capstone.CS_MODE_16 if result.mode == "real16" else capstone.CS_MODE_32)
+    from .disasm import disassembler
+    md = disassembler(result.mode)
     text = source.split("\n")
     out = []
     for number, start, end in result.lines:

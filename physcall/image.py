@@ -5,7 +5,7 @@ The trampoline is built with the system C compiler the first time it is needed a
 the owner and mode of that directory before anything in it goes into an image).  An image is at most 16
 page-aligned segments (KEXEC_SEGMENT_MAX): the trampoline with its batch block, the identity page
 tables, and the batch's pages; never page 0, the EBDA or the ROM areas (the kernel hides every
-destination page behind the image's own copy during the jump, DESIGN.md "page swapping").
+destination page behind the image's own copy during the jump, docs/DESIGN.md, "The kexec-jump contract").
 
 >>> from physcall.call import interrupt
 >>> from physcall.layout import lay_out
@@ -46,10 +46,9 @@ class Segment(NamedTuple):
 
 
 class Image(NamedTuple):
-    """What kexec_load takes (entry, segments) plus the filled block and the mailbox plan."""
+    """What kexec_load takes (entry, segments) plus the mailbox plan."""
     entry: int
     segments: list
-    block: object                 # cffi struct pc_block * (as written into the trampoline segment)
     result_size: int              # bytes the trampoline writes to the mailbox
     buffer_offsets: list          # per call: {name: (mailbox offset, size)}
 
@@ -174,9 +173,7 @@ def fill_block(layout, mailbox=(), nonce=0):
 
     Returns (block, result_size, buffer_offsets).
     """
-    calls = list(layout.calls)
-    if len(calls) > abi.MAX_CALLS:
-        raise LayoutError("batch of %d calls is over MAX_CALLS=%d: split it" % (len(calls), abi.MAX_CALLS))
+    calls = list(layout.calls)             # at most MAX_CALLS: lay_out saw to that
     block = abi.new_block()
     block.hdr.count = len(calls)
     block.hdr.nonce = nonce
@@ -217,7 +214,6 @@ def _fill_mailbox(block, mailbox, size):
         raise LayoutError("results of %d bytes need %d mailbox pages, over MAILBOX_MAX_PAGES=%d: use "
                           "smaller buffers or split the batch" % (size, len(pages), abi.MAILBOX_MAX_PAGES))
     block.hdr.mailbox_pages = len(pages)
-    block.hdr.mailbox_size = size
     for i, phys in enumerate(pages):
         if phys % PAGE:
             raise LayoutError("mailbox page %d at %#x is not page-aligned" % (i, phys))
@@ -336,7 +332,7 @@ def build_image(layout, mailbox=(), nonce=0, ebda=None):
     segments += [_segment(mem, run, "batch") for mem, run in runs]
     segments.append(_segment(abi.PAGETABLE_BASE, page_tables(), "page tables"))
     check_segments(segments, ebda)
-    return Image(tramp.entry, segments, block, size, offsets)
+    return Image(tramp.entry, segments, size, offsets)
 
 
 # ---------------------------------------------------------------------------------------- ELF
@@ -377,8 +373,3 @@ def write_elf(layout, path, mailbox=(), nonce=0, ebda=None):
     image = build_image(layout, mailbox, nonce, ebda)
     pathlib.Path(path).write_bytes(elf_bytes(image))
     return image
-
-
-def describe(image):
-    """Rows for people: (destination, size in memory, bytes in file, what)."""
-    return [(s.mem, s.memsz, len(s.data), s.what) for s in image.segments]

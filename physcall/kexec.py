@@ -1,6 +1,6 @@
 """The kexec backend: run a Layout natively on this machine through a kexec jump.
 
-Order of events (DESIGN.md, "The kexec-jump contract"): confirmation -> lock (flock) -> pre-flight ->
+Order of events (docs/DESIGN.md, "The kexec-jump contract"): confirmation -> lock (flock) -> pre-flight ->
 mailbox (mmap + mlock, PFNs from /proc/self/pagemap) -> image (physcall.image) -> kexec_load with
 KEXEC_PRESERVE_CONTEXT -> reboot(LINUX_REBOOT_CMD_KEXEC) -> read the mailbox -> unload.  Whatever
 happens after the load, the image is unloaded and the lock released.

@@ -3,7 +3,7 @@
 Every backend runs the same Layout: the emulator at these addresses, the kexec trampoline by loading
 them as segments.  The window is the one the trampoline ABI reserves (csrc/physcall.h via physcall.abi):
 clear of page 0 (IVT, BDA), the EBDA and the ROMs, which the kernel would otherwise hide from the BIOS
-behind the image's own pages during a jump (DESIGN.md, "page swapping").
+behind the image's own pages during a jump (docs/DESIGN.md, "The kexec-jump contract").
 
 Real16 entry is a small thunk entered by far call: ``int N; retf``, ``lcall s:o; retf`` or
 ``call routine; retf``.  Flat32 routines are entered by near call and return with ``ret``.

@@ -17,7 +17,7 @@ from typing import NamedTuple, Optional
 
 from .errors import PreflightError
 
-# Kernels whose return from a preserve-context jump is known (DESIGN.md "Kernels"): 6.1.y leaves
+# Kernels whose return from a preserve-context jump is known (docs/DESIGN.md, "Kernels"): 6.1.y leaves
 # GDTR = 0/0 and triple-faults; 6.12.117 (Debian trixie) carries "x86/kexec: Restore GDT on return
 # from ::preserve_context kexec" and ran hundreds of jumps.
 GDT_FIX_FROM = (6, 12)

@@ -2,7 +2,7 @@
 
 Each hook works on the state of the current call (``Machine._call``).  A hook that refuses records
 the reason and stops the emulation; an exception raised in a hook is never caught here: the Unicorn
-binding stores it and ``emu_start`` re-raises it (STYLE.md rule 5).
+binding stores it and ``emu_start`` re-raises it (a hook's failure is never lost).
 """
 
 import struct
@@ -12,7 +12,8 @@ from unicorn import x86_const as X
 
 from ..regs import IF, TF
 from .firmware import STUB_TRAP_PORT
-from .policy import contains, dangerous_interrupt, dangerous_out, static_check
+from ..ranges import contains
+from .policy import dangerous_interrupt, dangerous_out, static_check
 
 SENTINEL_CS, SENTINEL_IP = 0xFFFF, 0x0010       # FFFF:0010 = linear 0x100000, where no call goes
 SENTINEL = (SENTINEL_CS << 4) + SENTINEL_IP
@@ -28,29 +29,6 @@ AREAS = ((0x0, 0x400, "the IVT"), (0x400, 0x500, "the BDA"), (0x500, 0xA0000, "l
 def area(address):
     """A name for a physical address: ``area(0x10) == 'the IVT'``."""
     return next((name for lo, hi, name in AREAS if lo <= address < hi), "memory above 1 MiB")
-
-
-def changed(old, new, base, chunk=256):
-    """[start, end) ranges where ``new`` differs from ``old``, ``base`` their address.
-
-    >>> changed(b"abcdef", b"abXdeY", 0x100, chunk=2)
-    [(258, 259), (261, 262)]
-    """
-    out = []
-    if old == new:                  # the common case (VGA RAM, EBDA untouched): one C compare
-        return out
-    for at in range(0, len(old), chunk):
-        a, b = old[at:at + chunk], new[at:at + chunk]
-        if a == b:
-            continue
-        for i, (x, y) in enumerate(zip(a, b)):
-            if x != y:
-                start = base + at + i
-                if out and out[-1][1] == start:
-                    out[-1] = (out[-1][0], start + 1)
-                else:
-                    out.append((start, start + 1))
-    return out
 
 
 class Hooks:

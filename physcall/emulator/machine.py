@@ -28,12 +28,13 @@ from unicorn import x86_const as X
 
 from .. import abi
 from ..outcome import NOT_RETURNED, NOT_RUN, RETURNED, Outcome
-from ..regs import Regs
+from ..ranges import changed, complement, merge
+from ..regs import GPRS, SEGS, Regs
 from .devices import default_devices
 from .firmware import LOW_SIZE, resolve
-from .hooks import SENTINEL, SENTINEL_CS, SENTINEL_IP, Hooks, changed
-from .policy import Policy, allowed_ranges, complement, ret_sites, static_check
-from .report import Report, merge
+from .hooks import SENTINEL, SENTINEL_CS, SENTINEL_IP, Hooks
+from .policy import Policy, allowed_ranges, ret_sites, static_check
+from .report import Report
 
 log = logging.getLogger("physcall.emulator")
 
@@ -61,11 +62,9 @@ TRAP = 0xCC                     # fills the unused parts of the window: a wild j
 CR0_REAL, CR0_FLAT = 0x10, 0x11  # ET (387 present) | PE for flat32; paging stays off
 GDT = struct.pack("<QQQ", 0, 0x00CF9A000000FFFF, 0x00CF92000000FFFF)   # null, code 0x08, data 0x10
 EFER = 0xC0000080
-SEGS = (("ds", X.UC_X86_REG_DS), ("es", X.UC_X86_REG_ES), ("fs", X.UC_X86_REG_FS),
-        ("gs", X.UC_X86_REG_GS))
-GPRS = (("eax", X.UC_X86_REG_EAX), ("ebx", X.UC_X86_REG_EBX), ("ecx", X.UC_X86_REG_ECX),
-        ("edx", X.UC_X86_REG_EDX), ("esi", X.UC_X86_REG_ESI), ("edi", X.UC_X86_REG_EDI),
-        ("ebp", X.UC_X86_REG_EBP))
+# Unicorn's register ids for Regs' names (physcall.regs owns the names).
+SEG_IDS = tuple((name, getattr(X, "UC_X86_REG_" + name.upper())) for name in SEGS)
+GPR_IDS = tuple((name, getattr(X, "UC_X86_REG_" + name.upper())) for name in GPRS)
 
 class _Call:
     """Per-call state the hooks need."""
@@ -283,7 +282,7 @@ class Machine(Hooks):
         uc.reg_write(X.UC_X86_REG_IDTR, (0, 0, 0x3FF, 0))     # real-mode IVT, as the trampoline leaves it
         if placed.mode == "real16":
             uc.reg_write(X.UC_X86_REG_CR0, CR0_REAL)
-            for name, reg in SEGS:
+            for name, reg in SEG_IDS:
                 uc.reg_write(reg, getattr(regs, name))
             sp = (placed.sp - 4) & 0xFFFF                     # far return frame: sentinel cs:ip
             uc.mem_write((placed.ss << 4) + sp, struct.pack("<HH", SENTINEL_IP, SENTINEL_CS))
@@ -297,7 +296,7 @@ class Machine(Hooks):
             uc.mem_write(esp, struct.pack("<I", SENTINEL))
             uc.reg_write(X.UC_X86_REG_ESP, esp)
             begin = placed.eip
-        for name, reg in GPRS:
+        for name, reg in GPR_IDS:
             uc.reg_write(reg, getattr(regs, name))
         uc.reg_write(X.UC_X86_REG_EFLAGS, entry_eflags(regs.eflags))
         return begin
@@ -324,8 +323,8 @@ class Machine(Hooks):
 
     def _regs(self):
         uc = self.uc
-        values = {name: uc.reg_read(reg) & 0xFFFFFFFF for name, reg in GPRS}
-        values.update({name: uc.reg_read(reg) & 0xFFFF for name, reg in SEGS})
+        values = {name: uc.reg_read(reg) & 0xFFFFFFFF for name, reg in GPR_IDS}
+        values.update({name: uc.reg_read(reg) & 0xFFFF for name, reg in SEG_IDS})
         values["eflags"] = uc.reg_read(X.UC_X86_REG_EFLAGS) & 0xFFFFFFFF
         return Regs(**values)
 

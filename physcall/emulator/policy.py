@@ -6,20 +6,18 @@ to its code: DS = CS by default), the firmware's writable areas and any range th
 only the *forbidden* ranges, so legal writes cost no Python.
 
 >>> p = Policy(ports="refuse", writable=[(0x200000, 0x201000, "scratch")])
->>> complement([(0x400, 0x500), (0x20000, 0x90000)], 0x100000)
-[(0, 1024), (1280, 131072), (589824, 1048576)]
+>>> p.ports, p.writable
+('refuse', ((2097152, 2101248, 'scratch'),))
 """
 
 import re
 from dataclasses import dataclass, field
 
-import capstone
-
 from ..errors import ModelError
-from .report import merge
+from ..disasm import disassembler
+from ..ranges import merge
 
 PORT_POLICIES = ("log", "refuse")
-SPACE_END = 1 << 32
 
 # Instructions a real16 (or flat32) routine must not execute: they change the mode, the descriptor
 # tables or caches, or talk to MSRs, and the glove box around the call cannot undo them (compare
@@ -54,37 +52,7 @@ def allowed_ranges(placed, layout, firmware, policy):
     return merge(ranges)
 
 
-def complement(ranges, end=SPACE_END):
-    """The gaps of merged ``ranges`` inside [0, end)."""
-    out, at = [], 0
-    for lo, hi in ranges:
-        if lo > at:
-            out.append((at, min(lo, end)))
-        at = max(at, hi)
-        if at >= end:
-            break
-    if at < end:
-        out.append((at, end))
-    return out
-
-
-def contains(ranges, start, size):
-    """True when [start, start+size) lies in one of the merged ``ranges``."""
-    return any(lo <= start and start + size <= hi for lo, hi in ranges)
-
-
 _CONTROL = re.compile(r"[cd]r\d+\s*,")
-_DISASM = {}
-
-
-def _disassembler(mode):
-    if mode not in _DISASM:
-        md = capstone.Cs(capstone.CS_ARCH_X86,
-                         capstone.CS_MODE_16 if mode == "real16" else capstone.CS_MODE_32)
-        _DISASM[mode] = md
-    return _DISASM[mode]
-
-
 def static_check(code, start, mode):
     """Privileged instructions in a routine's bytes, as ["lgdt at 0x20007", ...].
 
@@ -92,7 +60,7 @@ def static_check(code, start, mode):
     ['lgdt [0] at 0x20004']
     """
     found = []
-    for insn in _disassembler(mode).disasm(code, start):
+    for insn in disassembler(mode).disasm(code, start):
         if _privileged(insn):
             text = ("%s %s" % (insn.mnemonic, insn.op_str)).strip()
             found.append("%s at %#07x" % (text, insn.address))
@@ -137,5 +105,5 @@ def dangerous_interrupt(vector, ax):
 
 def ret_sites(code, start, mode):
     """Addresses of near ``ret`` instructions in a routine's bytes (for the stack-balance check)."""
-    return [insn.address for insn in _disassembler(mode).disasm(code, start)
+    return [insn.address for insn in disassembler(mode).disasm(code, start)
             if insn.mnemonic == "ret"]

@@ -96,12 +96,3 @@ def _short(items, limit=6):
     return ", ".join(items[:limit]) + more
 
 
-def merge(ranges):
-    """Merge [start, end) ranges that touch or overlap: ``merge([(0, 2), (2, 4)]) == [(0, 4)]``."""
-    out = []
-    for lo, hi in sorted(ranges):
-        if out and lo <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], hi))
-        else:
-            out.append((lo, hi))
-    return out

@@ -10,12 +10,11 @@ The tracer counts every instruction exactly (the report's ``instructions``) and 
 
 import collections
 
-import capstone
 from unicorn import x86_const as X
 
+from ..disasm import disassembler
+
 KEEP = 64
-_CS = {16: capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_16),
-       32: capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32)}
 
 
 class Tracer:
@@ -41,7 +40,7 @@ class Tracer:
         """Disassemble what is held back into ``lines`` (the last KEEP instructions)."""
         out = []
         for address, code, bits, at in self.recent:
-            insn = next(_CS[bits].disasm(code, at), None)
+            insn = next(disassembler("real16" if bits == 16 else "flat32").disasm(code, at), None)
             text = "%s %s" % (insn.mnemonic, _wrap16(insn) if bits == 16 else insn.op_str) \
                 if insn else code.hex()
             out.append("%08x  %s" % (address, text.strip()))

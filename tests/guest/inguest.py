@@ -16,30 +16,7 @@ from physcall import abi, image, kexec
 from physcall.call import Buffer, Routine, interrupt
 from physcall.layout import Layout, lay_out
 from physcall.safety import in_guest
-
-SMBIOS_SCAN = """
-    mov esi, 0xF0000
-scan:
-    mov eax, dword ptr [esi]
-    cmp eax, 0x5F4D535F
-    je found
-    cmp eax, 0x334D535F
-    jne skip
-    cmp byte ptr [esi+4], 0x5F
-    je found
-skip:
-    add esi, 16
-    cmp esi, 0x100000
-    jb scan
-    xor eax, eax
-    ret
-found:
-    mov eax, esi
-    mov ecx, 32
-    cld
-    rep movsb
-    ret
-"""
+from physcall.services import SMBIOS_SCAN
 
 
 def jump(calls, **kw):
@@ -71,7 +48,7 @@ def check_e820():
 
 
 def check_smbios():
-    out, = jump([Routine(SMBIOS_SCAN, mode="flat32", edi=Buffer(32))])
+    out, = jump([Routine(SMBIOS_SCAN, mode="flat32", edi=Buffer(64))])     # services.py's scan, raw
     return {"eax": out.regs.eax, "buffer": out.buffers["edi"].hex(), "status": out.status}
 
 

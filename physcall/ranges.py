@@ -1,0 +1,64 @@
+"""Half-open [start, end) address ranges: the one set of helpers the emulator and its policy share.
+
+>>> merge([(4, 6), (0, 2), (2, 3)])
+[(0, 3), (4, 6)]
+>>> complement([(0, 3), (4, 6)], end=8)
+[(3, 4), (6, 8)]
+>>> contains([(0, 3)], 1, 2), contains([(0, 3)], 2, 2)
+(True, False)
+"""
+
+SPACE_END = 1 << 32              # the emulator's physical address space: 4 GiB, paging off
+
+
+def merge(ranges):
+    """Merge ranges that touch or overlap: ``merge([(0, 2), (2, 4)]) == [(0, 4)]``."""
+    out = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def complement(ranges, end=SPACE_END):
+    """The gaps of merged ``ranges`` inside [0, end)."""
+    out, at = [], 0
+    for lo, hi in ranges:
+        if lo > at:
+            out.append((at, min(lo, end)))
+        at = max(at, hi)
+        if at >= end:
+            break
+    if at < end:
+        out.append((at, end))
+    return out
+
+
+def contains(ranges, start, size):
+    """True when [start, start+size) lies in one of the merged ``ranges``."""
+    return any(lo <= start and start + size <= hi for lo, hi in ranges)
+
+
+def changed(old, new, base, chunk=256):
+    """Ranges where ``new`` differs from ``old``, ``base`` their address.
+
+    >>> changed(b"abcdef", b"abXdeY", 0x100, chunk=2)
+    [(258, 259), (261, 262)]
+    """
+    out = []
+    if old == new:                  # the common case (VGA RAM, EBDA untouched): one C compare
+        return out
+    for at in range(0, len(old), chunk):
+        a, b = old[at:at + chunk], new[at:at + chunk]
+        if a == b:
+            continue
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                start = base + at + i
+                if out and out[-1][1] == start:
+                    out[-1] = (out[-1][0], start + 1)
+                else:
+                    out.append((start, start + 1))
+    return out
