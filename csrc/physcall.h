@@ -110,6 +110,20 @@
 #define PC_HAZARD_HLT         0x02
 #define PC_HANDLED_HAZARDS    0x03
 
+/* Hazard kinds of the dry run (physcall/emulator/hazards.py): what the firmware did that a real
+ * machine may not survive.  On the kexec backend a jump whose dry run saw a hazard is refused unless
+ * the caller allows its kind by name, or the trampoline declares the kind handled here: set its bit
+ * in PC_HANDLED_HAZARDS once the trampoline owns that situation (e.g. STI|HLT once it runs the
+ * firmware with its own IDT/PIC state, the interrupt-safety issue). */
+#define PC_HAZARD_STI          0x01        /* the firmware enables interrupts */
+#define PC_HAZARD_HLT          0x02        /* the firmware halts for an interrupt */
+#define PC_HAZARD_SMI          0x04        /* out to the APM control port B2h */
+#define PC_HAZARD_DEVICE       0x08        /* PIC/PIT/PS/2/PCI config reprogrammed, or an unmodelled device */
+#define PC_HAZARD_WAIT         0x10        /* polls a timer or waits for an interrupt */
+#define PC_HAZARD_UNKNOWN_LEAF 0x20        /* a leaf the stub BIOS has no model for */
+#define PC_HAZARD_UNKNOWN_READ 0x40        /* a port with no device model was read */
+#define PC_HANDLED_HAZARDS     0
+
 #ifndef __ASSEMBLER__
 struct pc_regs_in {                 /* 40 bytes */
     uint32_t eax, ebx, ecx, edx, esi, edi, ebp;

@@ -94,6 +94,9 @@ def _common(p):
     p.add_argument("--trace", action="store_true",
                    help="count instructions exactly and show the last ones run (slow: ~0.5 us each)")
     p.add_argument("--json", action="store_true", help="print JSON only")
+    p.add_argument("--allow", action="append", default=[], metavar="KIND",
+                   help="accept a hazard kind on a real jump (sti, hlt, smi, device, wait, unknown-leaf, "
+                        "unknown-read)")
     add_firmware_option(p)
 
 
@@ -167,6 +170,8 @@ def _options(args):
         opts["trace"] = True
     if args.firmware:
         opts["firmware"] = args.firmware
+    if args.allow:
+        opts["allow"] = args.allow
     return opts
 
 

@@ -46,6 +46,11 @@ class VerificationError(PhyscallError):
         self.report = report
 
 
+class HazardRefused(VerificationError):
+    """A real jump on this machine was refused: its dry run saw hazards (``report.hazards``) that the
+    caller did not allow by name and the trampoline does not handle (physcall.emulator.hazards)."""
+
+
 class BackendError(PhyscallError):
     """A backend could not run the batch (unknown backend, missing machine support, pre-flight failure)."""
 

@@ -19,8 +19,8 @@ BACKENDS = ("emulator", "kexec", "vm")
 ALIASES = {"emu": "emulator", "unicorn": "emulator", "dry": "emulator", "real": "kexec",
            "qemu": "vm", "guest": "vm"}
 EMULATOR_OPTIONS = ("firmware", "budget", "trace", "policy")
-BACKEND_OPTIONS = {"emulator": (), "kexec": ("confirm", "force", "timeout", "checks"),
-                   "vm": ("confirm", "force", "timeout", "session", "memory", "accel")}
+BACKEND_OPTIONS = {"emulator": ("allow",), "kexec": ("confirm", "force", "timeout", "checks", "allow"),
+                   "vm": ("confirm", "force", "timeout", "session", "memory", "accel", "allow")}
 
 
 def normalize_backend(name):
@@ -43,7 +43,8 @@ def invoke(calls, backend="emulator", verify=True, **options):
     ``backend``: "emulator" (offline, default), "kexec" (this machine, for real: needs
     ``confirm=True``), "vm" (the QEMU guest runs the kexec backend).  ``verify=False`` skips the dry
     run that otherwise precedes every real jump.  Emulator options: ``firmware``, ``budget``,
-    ``trace``, ``policy``; kexec options: ``confirm``, ``force``; vm options: ``session``.
+    ``trace``, ``policy``; kexec options: ``confirm``, ``force``, ``allow`` (hazard kinds the caller
+    accepts: a kexec jump whose dry run saw any other refuses); vm options: ``session``.
 
     >>> import physcall
     >>> [r.regs.ax for r in physcall.invoke([physcall.interrupt(0x12), physcall.interrupt(0x1A, ah=0)])][0]
@@ -58,9 +59,22 @@ def invoke(calls, backend="emulator", verify=True, **options):
         raise UsageError("invoke(backend=%r) got unknown option%s %s; it takes %s"
                          % (backend, "s" if len(unknown) > 1 else "", ", ".join(unknown),
                             ", ".join(EMULATOR_OPTIONS + BACKEND_OPTIONS[backend])))
+    if backend == "vm" and options.get("session") is None and verify:
+        # The dry run needs the guest's own firmware, so the guest boots first
+        from .vmbackend import Session
+        guest = {k: options.pop(k) for k in ("memory", "accel") if k in options}
+        with Session(**guest) as session:
+            return invoke(calls, backend, verify, session=session, **options)
     layout = lay_out(calls)
     emu = {k: options.pop(k) for k in EMULATOR_OPTIONS if k in options}
+    if verify and emu.get("firmware") is None:
+        emu["firmware"] = _default_firmware(backend, options)
+    from .emulator import hazards
+    allow = hazards.check_allow(options.pop("allow", ()))
     dry = _dry_run(layout, emu) if backend == "emulator" or verify else None
+    if backend == "kexec" and dry is not None:
+        # On this machine a hazard may cost the running system; in the vm guest it costs a guest
+        hazards.refuse_unallowed(layout, [o.report for o in dry], allow)
     if backend == "emulator":
         outcomes = dry
     else:
@@ -73,6 +87,17 @@ def invoke(calls, backend="emulator", verify=True, **options):
         if dry is not None:
             outcomes = [dataclasses.replace(o, report=d.report) for o, d in zip(outcomes, dry)]
     return outcomes[0] if single else outcomes
+
+
+def _default_firmware(backend, options):
+    """What the dry run runs unless told: the firmware the real run will meet.  The emulator keeps the
+    stub BIOS; the vm backend uses the guest's own snapshot (taken once per guest boot, kept by the
+    Session); the kexec backend a snapshot of this machine taken now (/dev/mem)."""
+    if backend == "vm":
+        return options["session"].firmware()
+    if backend == "kexec":
+        return "devmem"
+    return "stub"
 
 
 def _dry_run(layout, emu):

@@ -26,7 +26,7 @@ import platform
 import re
 import struct
 
-from .errors import PhyscallError
+from .errors import InputError
 
 log = logging.getLogger("physcall")
 
@@ -38,7 +38,7 @@ E820_TYPES = {1: "usable", 2: "reserved", 3: "ACPI data", 4: "ACPI NVS", 5: "unu
               7: "persistent"}
 
 
-class SnapshotError(PhyscallError, OSError):
+class SnapshotError(InputError):
     """A snapshot could not be taken or read: the message names the file and what to do."""
 
 

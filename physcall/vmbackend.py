@@ -30,6 +30,31 @@ class Session:
         """``guest``: an already running physcall.vm.Guest booted with physcall.guest=1 (kept open)."""
         self.guest_options = guest_options
         self.guest, self._owned = guest, guest is None
+        self._firmware = None
+
+    def firmware(self):
+        """The guest's own firmware as the dry run's machine: a snapshot taken on first use, kept for
+        this guest's life (the firmware does not change while it runs).
+
+        >>> with Session() as vm:                          # doctest: +SKIP
+        ...     vm.firmware().name
+        'snapshot of the vm guest (...)'
+        """
+        if self._firmware is None or self._firmware[0] is not self.guest:
+            import os
+            import tempfile
+            from . import snapshot
+            from .emulator.firmware import from_elf_core
+            fd, path = tempfile.mkstemp(prefix="physcall-guest-", suffix=".elf")
+            os.close(fd)
+            try:
+                snapshot.from_guest(self.guest, path)
+                fw = from_elf_core(path)
+            finally:
+                os.unlink(path)
+            fw.name = "snapshot of the vm guest (taken %s)" % fw.meta.get("date", "?")
+            self._firmware = (self.guest, fw)
+        return self._firmware[1]
 
     def __enter__(self):
         if self.guest is not None:

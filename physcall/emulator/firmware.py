@@ -43,6 +43,15 @@ class Firmware:
                                 "pad or cut the image" % (self.name, len(self.low), LOW_SIZE))
         self.low = bytes(self.low)
 
+    @property
+    def owners(self):
+        """Who owns each address (physcall.emulator.owners): from the snapshot's E820 map and iomem
+        when it has them, else from the PC's fixed layout."""
+        if getattr(self, "_owners", None) is None:
+            from .owners import default_owners, owners
+            self._owners = owners(self.low, self.meta) if self.meta.get("e820") else default_owners(self.low)
+        return self._owners
+
     def is_writable(self, start, size):
         """True when [start, start+size) lies inside one writable range."""
         return any(lo <= start and start + size <= hi for lo, hi, _ in self.writable)
@@ -53,15 +62,12 @@ class Firmware:
         return int.from_bytes(self.low[4 * n + 2:4 * n + 4], "little"), off
 
 
-def snapshot_writable(low):
-    """The ranges a BIOS updates in a snapshot: BDA, the EBDA named by BDA word 0x40E, VGA RAM."""
-    ranges = [BDA]
-    ebda = int.from_bytes(low[0x40E:0x410], "little") << 4
-    if 0x80000 <= ebda < 0xA0000:        # a sane EBDA sits just below 640 KiB
-        kib = low[ebda] or 1             # EBDA byte 0: its size in KiB (RBIL MEMORY.LST)
-        ranges.append((ebda, min(ebda + kib * 1024, 0xA0000), "EBDA at %#07x" % ebda))
-    ranges.append(VGA_RAM)
-    return ranges
+def snapshot_writable(low, meta=None):
+    """The ranges a BIOS may update in a snapshot: what the firmware owns (physcall.emulator.owners):
+    BDA, EBDA, VGA RAM, what E820 reserves below 1 MiB, the shadowed RAM in C0000h-FFFFFh."""
+    from .owners import default_owners, owners
+    own = owners(low, meta) if meta and meta.get("e820") else default_owners(low)
+    return own.firmware_ranges()
 
 
 def from_raw(path, name=None):
@@ -118,7 +124,7 @@ def from_elf_core(path):
     low, high = bytearray(LOW_SIZE), []
     for phys, data in ranges:
         _place(phys, data, low, high)
-    return Firmware("snapshot %s" % path, bytes(low), snapshot_writable(low), high=high, meta=meta)
+    return Firmware("snapshot %s" % path, bytes(low), snapshot_writable(low, meta), high=high, meta=meta)
 
 
 def from_snapshot(ranges, meta, name):
@@ -126,7 +132,7 @@ def from_snapshot(ranges, meta, name):
     low, high = bytearray(LOW_SIZE), []
     for phys, data in ranges:
         _place(phys, data, low, high)
-    return Firmware(name, bytes(low), snapshot_writable(low), high=high, meta=meta)
+    return Firmware(name, bytes(low), snapshot_writable(low, meta), high=high, meta=meta)
 
 
 def _place(phys, data, low, high, high_cap=16 << 20):

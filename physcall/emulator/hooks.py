@@ -11,6 +11,7 @@ from unicorn import UC_ERR_INSN_INVALID
 from unicorn import x86_const as X
 
 from ..regs import IF, TF
+from . import hazards
 from .firmware import STUB_TRAP_PORT
 from ..ranges import contains
 from .policy import dangerous_interrupt, dangerous_out, static_check
@@ -82,7 +83,7 @@ class Hooks:
         if not contains(call.allowed, at, 6):
             self._dirty.append((at, at + 6))
             return self._stop(call, "interrupt frame written to %#07x (%s) at %04x:%04x: outside the "
-                                    "call's stack and writable areas" % (at, area(at), cs, ip))
+                                    "call's stack and writable areas" % (at, self._owner(call, at), cs, ip))
         flags = uc.reg_read(X.UC_X86_REG_EFLAGS)
         uc.mem_write(at, struct.pack("<HHH", ip, cs, flags & 0xFFFF))
         uc.reg_write(X.UC_X86_REG_ESP, (esp & 0xFFFF0000) | sp)
@@ -104,6 +105,7 @@ class Hooks:
         dev = self.devices.get(port)
         value = (dev.read(port, size) if dev else ones) & ones
         call.report.port("in", port, size, value)
+        hazards.port_in(self, call, port, dev is not None)
         return value
 
     def _on_out(self, uc, port, size, value, data):
@@ -111,6 +113,7 @@ class Hooks:
         if port == STUB_TRAP_PORT:         # the stub BIOS names a leaf it has no model for
             vector = value & 0xFF
             call.report.unknown_leaf(vector, call.last_ax.get(vector, 0))
+            hazards.unknown_leaf(self, call, call.report.unknown_leaves[-1]["text"])
             return
         if self._port_refused(call, "out", port, size):
             return
@@ -122,6 +125,7 @@ class Hooks:
         if dev is not None:
             dev.write(port, size, value)
         call.report.port("out", port, size, value)
+        hazards.port_out(self, call, port, value)
 
     def _on_edge(self, uc, cur, prev, data):
         """Unicorn chained two translated blocks: check those that lie in the batch window for
@@ -152,8 +156,14 @@ class Hooks:
         if call is None or call.stopped:
             return
         self._stop(call, "write of %d bytes to %#07x (%s) at %s: outside the call's stack, buffers "
-                         "and the firmware's writable areas" % (size, address, area(address),
-                                                                 self._where()[0]))
+                         "and what the firmware owns" % (size, address, self._owner(call, address),
+                                                          self._where()[0]))
+
+    def _owner(self, call, address):
+        lo, hi = call.layout.window
+        if lo <= address < hi:
+            return "the batch window (none of this call's stack, code or buffers)"
+        return self.firmware.owners.owner(address)
 
     def _on_ret(self, uc, address, size, data):
         """At a ``ret`` of the user's routine: the routine's own return must pop the caller's
@@ -181,10 +191,14 @@ class Hooks:
             what = "invalid opcode" if error.errno == UC_ERR_INSN_INVALID else "CPU fault (%s)" % error
             report.refuse("%s at %s%s" % (what, where, self._in_what(call, lin)))
             report.finish(False, "stopped by %s" % what)
+        elif call.stopped and report.unverified:
+            pass                                 # a hazard ended the dry run (hazards.waiting)
         elif call.stopped:
             report.finish(False, "stopped: " + call.stopped)
         elif lin == SENTINEL:
             self._check_balance(call)
+        elif lin and self.read(lin - 1, 1)[0] == HLT and not self._in_routine(call, lin - 1):
+            hazards.halted(self, call, lin - 1)
         elif lin and self.read(lin - 1, 1)[0] == HLT:
             report.refuse("hlt at %#07x%s: a routine must not halt the CPU"
                           % (lin - 1, self._in_what(call, lin - 1)))
@@ -192,6 +206,9 @@ class Hooks:
         elif not (self._exact or self.trace):
             from .machine import _Recount
             raise _Recount()
+        elif not self._in_routine(call, lin) and not contains([call.layout.window], lin, 1):
+            hazards.waiting(self, call)          # a firmware loop: say what it waits on, not refuse
+            report.instructions = self.budget
         else:
             report.refuse("no return within %d instructions: last %s" % (self.budget, where))
             report.finish(False, "budget exhausted")
@@ -216,6 +233,10 @@ class Hooks:
             report.refuse("stack unbalanced: ret at sp=%#06x (ss=%s), the call was entered with "
                           "sp=%#06x" % (sp, "%04x" % ss if ss is not None else "-", entry[1]))
             report.finish(True, "returned with the stack unbalanced")
+
+    def _in_routine(self, call, lin):
+        p = call.placed
+        return bool(p.routine) and p.routine[0] <= lin < p.routine[1]
 
     def _in_what(self, call, lin):
         p = call.placed

@@ -21,6 +21,7 @@ the CPU does (Intel SDM vol. 3, 20.1.4 "Interrupt and Exception Handling" in rea
 
 import logging
 import struct
+from collections import deque
 
 from unicorn import (UC_ARCH_X86, UC_HOOK_CODE, UC_HOOK_EDGE_GENERATED, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_UNMAPPED,
                      UC_HOOK_MEM_WRITE, UC_MODE_32, Uc, UcError)
@@ -30,10 +31,11 @@ from .. import abi
 from ..outcome import NOT_RETURNED, NOT_RUN, RETURNED, Outcome
 from ..ranges import changed, complement, merge
 from ..regs import GPRS, SEGS, Regs
+from . import hazards
 from .devices import default_devices
 from .firmware import LOW_SIZE, resolve
 from .hooks import SENTINEL, SENTINEL_CS, SENTINEL_IP, Hooks
-from .policy import Policy, allowed_ranges, ret_sites, static_check
+from .policy import Policy, allowed_ranges, ret_sites, static_check, sti_sites
 from .report import Report
 
 log = logging.getLogger("physcall.emulator")
@@ -58,6 +60,7 @@ class _Recount(Exception):
     """The fast run of a call timed out: run the batch again with the exact instruction counter."""
 
 
+STI = 0xFB
 TRAP = 0xCC                     # fills the unused parts of the window: a wild jump lands on int3
 CR0_REAL, CR0_FLAT = 0x10, 0x11  # ET (387 present) | PE for flat32; paging stays off
 GDT = struct.pack("<QQQ", 0, 0x00CF9A000000FFFF, 0x00CF92000000FFFF)   # null, code 0x08, data 0x10
@@ -73,6 +76,8 @@ class _Call:
         self.placed, self.layout, self.report = placed, layout, report
         self.allowed, self.gaps = allowed, gaps
         self.last_ax = {}               # vector -> AX of its latest dispatch, for unknown leaves
+        self.recent_ports = deque(maxlen=32)   # (port, modelled) of the latest reads: what a loop polls
+        self.port_reads, self.unknown_ports = 0, set()
         self.stopped = None             # the reason we stopped the emulation ourselves
 
 
@@ -117,6 +122,22 @@ class Machine(Hooks):
         uc.hook_add(UC_HOOK_EDGE_GENERATED, self._on_edge)
         self._checked_blocks = set()
         self._load_high()
+        self._hook_sti(firmware.low)
+
+    def _hook_sti(self, low):
+        """A code hook on every FBh byte of the firmware's ROM area: a hook bounded to one address costs
+        nothing until an instruction starting there runs (Unicorn checks the bounds when it translates),
+        and an instruction starting with FBh is ``sti``.  ~150 sites in SeaBIOS + its VGA BIOS; a
+        per-block hook would cost a Python call per block.  Code the firmware copies elsewhere at run
+        time is not covered (SeaBIOS runs its 16-bit code in place)."""
+        for at in range(0xC0000, LOW_SIZE):
+            if low[at] == STI:
+                self.uc.hook_add(UC_HOOK_CODE, self._on_sti, None, at, at)
+
+    def _on_sti(self, uc, address, size, data):
+        call = self._call
+        if call is not None and not call.stopped and uc.mem_read(address, 1)[0] == STI:
+            hazards.on_sti(self, call)
 
     # -- memory -------------------------------------------------------------------------------
     def read(self, phys, size):
@@ -267,8 +288,11 @@ class Machine(Hooks):
         hooks = []
         if placed.routine:
             lo, hi = placed.routine
-            for at in ret_sites(self.read(lo, hi - lo), lo, placed.mode):
+            code = self.read(lo, hi - lo)
+            for at in ret_sites(code, lo, placed.mode):
                 hooks.append(self.uc.hook_add(UC_HOOK_CODE, self._on_ret, None, at, at))
+            for at in sti_sites(code, lo, placed.mode):
+                hooks.append(self.uc.hook_add(UC_HOOK_CODE, self._on_sti, None, at, at))
         if self.trace:
             from .trace import Tracer
             self._tracer = Tracer(self, self._call.report)
@@ -354,6 +378,11 @@ class Machine(Hooks):
                 else:
                     writes.append((a, b))
         call.report.writes = merge(writes)
+        own = self.firmware.owners
+        for a, b in call.report.writes:
+            entry = own.find(a)
+            if entry is not None and entry[3] == "firmware":
+                call.report.firmware_writes.append({"start": a, "end": b, "owner": entry[2]})
 
 
 def _outcome(placed, regs, buffers, report, status):

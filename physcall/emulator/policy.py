@@ -107,3 +107,8 @@ def ret_sites(code, start, mode):
     """Addresses of near ``ret`` instructions in a routine's bytes (for the stack-balance check)."""
     return [insn.address for insn in disassembler(mode).disasm(code, start)
             if insn.mnemonic == "ret"]
+
+
+def sti_sites(code, start, mode):
+    """Addresses of ``sti`` in a routine's bytes: a hazard when it runs (physcall.emulator.hazards)."""
+    return [insn.address for insn in disassembler(mode).disasm(code, start) if insn.mnemonic == "sti"]

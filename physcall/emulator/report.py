@@ -24,8 +24,11 @@ class Report:
     interrupts: list = field(default_factory=list)
     ports: list = field(default_factory=list)
     writes: list = field(default_factory=list)          # merged [start, end) ranges of changed bytes
+    firmware_writes: list = field(default_factory=list)  # {"start", "end", "owner"}: what the firmware owns
     stack_used: int = 0
     unknown_leaves: list = field(default_factory=list)
+    hazards: list = field(default_factory=list)         # {"kind", "at", "linear", "text"}: see hazards.py
+    unverified: str = ""                                # why the dry run stopped before the end, if it did
     returned: bool = False
     how: str = "not run"
     verdict: str = "ok"
@@ -53,6 +56,21 @@ class Report:
         self.unknown_leaves.append({"vector": vector, "ax": ax,
                                     "text": "unknown leaf int %02xh ax=%04xh" % (vector, ax)})
 
+    def hazard(self, kind, at, linear, text):
+        """Record a hazard (physcall.emulator.hazards); one per kind and address."""
+        if any(h["kind"] == kind and h["linear"] == linear for h in self.hazards):
+            return
+        if len(self.hazards) >= MAX_EVENTS:
+            self.dropped += 1
+            return
+        self.hazards.append({"kind": kind, "at": at, "linear": linear, "text": text})
+
+    def stop_unverified(self, kind, at, linear, text):
+        """A hazard that ends the dry run: what ran up to here was checked, nothing after it."""
+        self.hazard(kind, at, linear, text + ": unverified past this point")
+        self.unverified = "%s at %s: %s" % (kind, at, text)
+        self.finish(False, "unverified past %s (%s)" % (at, kind))
+
     def refuse(self, reason):
         """Add a reason; any reason makes the verdict "refused"."""
         if reason not in self.reasons:
@@ -67,8 +85,10 @@ class Report:
         return {"call": self.call, "mode": self.mode, "budget": self.budget, "firmware": self.firmware,
                 "instructions": self.instructions, "instructions_bound": self.instructions_bound,
                 "interrupts": list(self.interrupts), "ports": list(self.ports),
-                "writes": [list(w) for w in self.writes], "stack_used": self.stack_used,
-                "unknown_leaves": list(self.unknown_leaves), "returned": self.returned,
+                "writes": [list(w) for w in self.writes],
+                "firmware_writes": list(self.firmware_writes), "stack_used": self.stack_used,
+                "unknown_leaves": list(self.unknown_leaves), "hazards": list(self.hazards),
+                "unverified": self.unverified, "returned": self.returned,
                 "how": self.how, "verdict": self.verdict, "reasons": list(self.reasons),
                 "dropped": self.dropped, "trace": list(self.trace)}
 
@@ -84,6 +104,16 @@ class Report:
                                   for p in self.ports])),
                 ("memory written", _short(["%#07x-%#07x" % (a, b) for a, b in self.writes])),
                 ("stack used", "%d bytes" % self.stack_used)]
+        if self.firmware_writes:
+            by_owner = {}
+            for w in self.firmware_writes:
+                by_owner.setdefault(w["owner"], []).append("%#07x-%#07x" % (w["start"], w["end"]))
+            rows.append(("firmware wrote", "; ".join("%s: %s" % (owner, _short(ranges, 3))
+                                                     for owner, ranges in by_owner.items())))
+        if self.hazards:
+            rows.append(("hazards", _short(["%s at %s" % (h["kind"], h["at"]) for h in self.hazards])))
+        if self.unverified:
+            rows.append(("unverified", "past " + self.unverified))
         if self.unknown_leaves:
             rows.append(("unknown leaves", _short([u["text"] for u in self.unknown_leaves])))
         return "\n".join("%-15s %s" % row for row in rows)
