@@ -11,80 +11,123 @@ physcall.explore_decode turns them into the survey.  Tables the firmware leaves 
 (639, 0, 'usable')
 """
 
-import struct
-
-from .call import Buffer, Routine, interrupt
+from .call import Buffer, Routine
 from .invoke import invoke
-from .services import E820_MAX, E820_WALK
+from .services import E820_MAX
 
-MAX_MODES = 128               # ModeInfoBlocks kept (SeaBIOS's VGA BIOS lists ~40)
+MAX_MODES = 128               # ModeInfoBlocks kept (SeaBIOS's VGA BIOS lists ~90)
 SMBIOS_TABLE_MAX = 0x8000     # bytes of the SMBIOS structure table copied
-EDD_DRIVES = range(0x80, 0x84)  # the host keeps those the BDA counts (0040:0075)
-EDD_RESULT = 74               # T13 EDD-3 48h result; the word at 0 says how much the caller can take
+EDD_DRIVES = (0x80, 0x81, 0x82, 0x83)   # the host keeps those the BDA counts (0040:0075)
+EDD_RESULT, EDD_STRIDE = 74, 80         # T13 EDD-3 48h result; its first word says what the caller takes
 
-# Flat 32-bit, paging off: the F segment as it is (vendor strings, the BIOS date at FFFF5h, the tables).
-FSEG_COPY = """
+# The real-mode block (es_di): one register record per BIOS call, then the bytes the calls return.
+RECORD = 32                   # eax ebx ecx edx esi edi (dwords), ds es flags (words), 2 spare
+# record name -> the BIOS call whose registers it holds (each item of the survey names its call)
+CALLS = {"int11": "int 11h", "int12": "int 12h", "e820": "int 15h ax=e820h (the walk; ax = entries)",
+         "e801": "int 15h ax=e801h", "ext88": "int 15h ah=88h", "config_table": "int 15h ah=c0h",
+         "apm": "int 15h ax=5300h bx=0", "vbe": "int 10h ax=4f00h, then ax=4f01h per mode (bx = modes)",
+         "edid": "int 10h ax=4f15h bl=01h", "pci_bios": "int 1ah ax=b101h",
+         **{"edd41:%02x" % d: "int 13h ah=41h bx=55aah dl=%02xh" % d for d in EDD_DRIVES},
+         **{"edd48:%02x" % d: "int 13h ah=48h dl=%02xh" % d for d in EDD_DRIVES}}
+RECORDS = tuple(CALLS)
+E820_AT = 0x0280
+C0_AT = E820_AT + 24 * E820_MAX           # 0x0E80: the int 15h C0h table, copied (64 bytes at most)
+EDID_AT = C0_AT + 64
+EDD_AT = EDID_AT + 128
+VBE_AT = EDD_AT + EDD_STRIDE * len(EDD_DRIVES)
+OEM_AT = VBE_AT + 512
+MODES_AT = OEM_AT + 64
+INFOS_AT = MODES_AT + 512
+BLOCK = INFOS_AT + 256 * MAX_MODES
+assert 24 * len(RECORDS) <= E820_AT and RECORD * len(RECORDS) <= E820_AT and BLOCK < 0xFFF0
+
+# Why one routine and not a call per service: each call of a batch is a trip down to real mode and
+# back, about as dear under TCG as the BIOS calls themselves (bench/bench_jump.py).  The block's far
+# address stays on the stack (SS:SP at rest); after each call every register goes to its record.
+PROLOGUE = """
     cld
-    mov esi, 0xF0000
-    mov ecx, 0x4000
-    rep movsd
-    ret
-"""
-
-# The BDA (0400h, 256 bytes), then the first KiB of the EBDA, whose segment is the BDA word at 040Eh
-# (ACPI 6.x section 5.2.5.1: the RSDP may be there; MP 1.4 section 4: so may _MP_).  EAX = EBDA address.
-LOW_COPY = """
-    cld
-    mov esi, 0x400
-    mov ecx, 64
-    rep movsd
-    movzx esi, word ptr [0x40E]
-    shl esi, 4
-    mov eax, esi
-    mov ecx, 256
-    rep movsd
-    ret
-"""
-
-# RBIL INT 15/AH=C0h: ES:BX = the system configuration table (word length, then that many bytes).
-# Copied to the caller's ES:DI while the pointer is good; AX = 0 and CF clear on success.
-CONFIG_COPY = """
     push es
     push di
-    mov ah, 0xC0
+"""
+
+
+def _at_block(extra=""):
+    """ES:DI = the block (its far pointer is the stack's top at rest), plus an offset."""
+    return "    mov bp, sp\n    les di, ss:[bp]\n" + ("    add di, %d\n" % extra if extra else "")
+
+
+def _record(name, depth=0):
+    """Every register after a BIOS call, and FLAGS, into the call's record in the block (``depth``:
+    bytes pushed since the stack was at rest)."""
+    at = RECORD * RECORDS.index(name)
+    pops = ["dword ptr es:[di+%d]" % (at + 4 * i) for i in range(6)]
+    pops += ["word ptr es:[di+%d]" % (at + 24 + 2 * i) for i in range(3)]
+    return ("    pushf\n    push es\n    push ds\n    push edi\n    push esi\n    push edx\n    push ecx\n"
+            "    push ebx\n    push eax\n    mov bp, sp\n    les di, ss:[bp+%d]\n" % (30 + depth)
+            + "".join("    pop %s\n" % p for p in pops))
+
+
+def _int(name, vector, setup, depth=0):
+    return "    ; %s\n%s%s    int 0x%02x\n%s" % (name, _at_block(), setup, vector, _record(name, depth))
+
+
+E820_LOOP = """
+    add di, %d
+    xor ebx, ebx
+    xor si, si
+e820_next:
+    mov eax, 0xE820
+    mov ecx, 24
+    mov edx, 0x534D4150
+    mov dword ptr es:[di+20], 1
     int 0x15
-    pop di
-    pop ax
-    jc failed
+    jc e820_done
+    cmp eax, 0x534D4150
+    jne e820_done
+    inc si
+    add di, 24
+    test ebx, ebx
+    jz e820_done
+    cmp si, %d
+    jb e820_next
+e820_done:
+    mov ax, si
+""" % (E820_AT, E820_MAX)
+
+# RBIL INT 15/AH=C0h hands back ES:BX; the table (word length, then that many bytes) is copied into
+# the block while the pointer is good.
+C0_COPY = """
+    test byte ptr es:[di+%(rec)d+24+4], 1
+    jnz c0_done
     push ds
-    push es
-    pop ds
-    mov si, bx
-    mov es, ax
+    mov si, es:[di+%(rec)d+4]
+    mov ds, es:[di+%(rec)d+26]
+    add di, %(at)d
     mov cx, [si]
     add cx, 2
     cmp cx, 64
-    jbe fits
+    jbe c0_fits
     mov cx, 64
-fits:
-    cld
+c0_fits:
     rep movsb
     pop ds
-    xor ax, ax
-    clc
-    ret
-failed:
-    mov es, ax
-    mov ax, 0xFFFF
-    ret
-"""
+c0_done:
+""" % {"rec": RECORD * RECORDS.index("config_table"), "at": C0_AT}
 
-# VBE 3.0 sections 4.3 and 4.4: 4F00h to ES:DI, its OEM string to FS:SI and its mode list to GS:BP
-# (the pointers may lead into the caller's own block, as SeaBIOS's do, or into the VGA ROM), then
-# 4F01h for each listed mode, 256 bytes each, to DS:DX.  AX = 4F00h's status, BX = modes queried.
+# VBE 3.0 sections 4.3 and 4.4: 4F00h, its OEM string and mode list followed through their far
+# pointers (into the caller's block, as SeaBIOS's, or into the VGA ROM), then 4F01h for every listed
+# mode.  AX = 4F00h's status, BX = modes queried.
 VBE_ALL = """
-    push dx
     push ds
+    mov ax, es
+    mov ds, ax
+    mov fs, ax
+    mov gs, ax
+    lea si, [di+%(oem)d]
+    lea bp, [di+%(modes)d]
+    lea dx, [di+%(infos)d]
+    add di, %(vbe)d
+    push dx
     push si
     push bp
     push es
@@ -95,42 +138,44 @@ VBE_ALL = """
     pop es
     pop bp
     pop si
+    pop dx
     cmp ax, 0x004F
-    jne failed
+    jne vbe_failed
+    push ds
     lds bx, es:[di+6]
     mov cx, 64
-oem:
+vbe_oem:
     mov al, [bx]
     mov fs:[si], al
     inc bx
     inc si
     test al, al
-    jz oemdone
-    loop oem
-oemdone:
+    jz vbe_oem_done
+    loop vbe_oem
+vbe_oem_done:
     lds bx, es:[di+14]
     push bp
     mov cx, 255
-modes:
+vbe_modes:
     mov ax, [bx]
     mov gs:[bp], ax
     add bx, 2
     add bp, 2
     cmp ax, 0xFFFF
-    je modesdone
-    loop modes
+    je vbe_modes_done
+    loop vbe_modes
     mov word ptr gs:[bp], 0xFFFF
-modesdone:
+vbe_modes_done:
     pop bp
-    pop es
-    pop di
+    pop ds
+    mov di, dx
     xor dx, dx
-info:
+vbe_info:
     mov cx, gs:[bp]
     cmp cx, 0xFFFF
-    je done
-    cmp dx, %d
-    jae done
+    je vbe_done
+    cmp dx, %(max)d
+    jae vbe_done
     push dx
     push bp
     push di
@@ -146,22 +191,60 @@ info:
     add di, 256
     add bp, 2
     inc dx
-    jmp info
-done:
+    jmp vbe_info
+vbe_done:
     mov bx, dx
     mov ax, 0x004F
-    ret
-failed:
-    add sp, 4
-    ret
-""" % MAX_MODES
+vbe_failed:
+    pop ds
+""" % {"oem": OEM_AT, "modes": MODES_AT, "infos": INFOS_AT, "vbe": VBE_AT, "max": MAX_MODES}
 
-# SMBIOS 3.x section 5.2: the entry point "_SM_" (table address dword at 18h, length word at 16h) or
-# "_SM3_" (address qword at 10h, maximum size dword at 0Ch) on a 16-byte boundary in F0000h-FFFFFh.
-# The entry point goes to EDI, the structure table (up to SMBIOS_TABLE_MAX) to EBP.
-# EAX = entry point length (0: none found), EBX = table bytes copied.
-SMBIOS_COPY = """
+
+def real_mode_survey():
+    """The real-mode routine: every BIOS service of the survey, each answer into the block."""
+    parts = [PROLOGUE,
+             _int("int11", 0x11, ""),
+             _int("int12", 0x12, ""),
+             "    ; e820 walk\n" + _at_block() + E820_LOOP + _record("e820"),
+             _int("e801", 0x15, "    mov ax, 0xE801\n"),
+             _int("ext88", 0x15, "    mov ah, 0x88\n"),
+             _int("config_table", 0x15, "    mov ah, 0xC0\n") + C0_COPY,
+             _int("apm", 0x15, "    mov ax, 0x5300\n    xor bx, bx\n"),
+             "    ; vbe\n" + _at_block() + VBE_ALL + _record("vbe"),
+             _int("edid", 0x10, "    add di, %d\n    mov ax, 0x4F15\n    mov bx, 1\n    xor cx, cx\n"
+                                "    xor dx, dx\n" % EDID_AT),
+             _int("pci_bios", 0x1A, "    mov ax, 0xB101\n    xor edi, edi\n")]
+    for i, drive in enumerate(EDD_DRIVES):
+        parts.append(_int("edd41:%02x" % drive, 0x13, "    mov ah, 0x41\n    mov bx, 0x55AA\n    mov dl, 0x%02x\n"
+                          % drive))
+        parts.append(_int("edd48:%02x" % drive, 0x13,
+                          "    push ds\n    mov ax, es\n    mov ds, ax\n    lea si, [di+%d]\n"
+                          "    mov word ptr [si], %d\n    mov ah, 0x48\n    mov dl, 0x%02x\n"
+                          % (EDD_AT + EDD_STRIDE * i, EDD_RESULT, drive), depth=2)
+                     + "    pop ds\n")
+    parts.append("    add sp, 4\n    ret\n")
+    return "".join(parts)
+
+
+# Flat 32-bit, paging off: the F segment whole (vendor strings, the BIOS date at FFFF5h, the tables),
+# the BDA (0400h, 256 bytes) and the first KiB of the EBDA, whose segment is the BDA word at 040Eh
+# (ACPI 6.x section 5.2.5.1: the RSDP may be there; MP 1.4 section 4: so may _MP_), then the SMBIOS
+# 3.x section 5.2 entry point, "_SM_" (table address dword at 18h, length word at 16h) or "_SM3_"
+# (address qword at 10h, maximum size dword at 0Ch), and its structure table to EBP.
+# EDX = the EBDA's address, EAX = the entry point's length (0: none), EBX = table bytes copied.
+FLAT_SURVEY = """
     cld
+    mov esi, 0xF0000
+    mov ecx, 0x4000
+    rep movsd
+    mov esi, 0x400
+    mov ecx, 64
+    rep movsd
+    movzx esi, word ptr [0x40E]
+    shl esi, 4
+    mov edx, esi
+    mov ecx, 256
+    rep movsd
     mov esi, 0xF0000
 scan:
     cmp dword ptr [esi], 0x5F4D535F
@@ -171,6 +254,7 @@ scan:
     cmp byte ptr [esi+4], 0x5F
     jne step
     mov ebx, [esi+0x10]
+    push edx
     mov edx, [esi+0x0C]
     cmp dword ptr [esi+0x14], 0
     je sm3low
@@ -180,6 +264,7 @@ sm3low:
     jmp copy
 sm2:
     mov ebx, [esi+0x18]
+    push edx
     movzx edx, word ptr [esi+0x16]
     movzx ecx, byte ptr [esi+5]
 copy:
@@ -198,6 +283,7 @@ tablefits:
     mov ecx, edx
     rep movsb
     mov ebx, edx
+    pop edx
     ret
 step:
     add esi, 16
@@ -207,31 +293,14 @@ step:
     xor ebx, ebx
     ret
 """ % (SMBIOS_TABLE_MAX, SMBIOS_TABLE_MAX)
+FLAT_FSEG, FLAT_LOW, FLAT_ENTRY = 0, 0x10000, 0x10000 + 256 + 1024
 
 
 def survey_calls():
-    """The batch, as ``[(item, call)]``: every call names the item of the survey it feeds."""
-    calls = [
-        ("fseg", Routine(FSEG_COPY, mode="flat32", edi=Buffer(0x10000))),
-        ("low", Routine(LOW_COPY, mode="flat32", edi=Buffer(256 + 1024))),
-        ("int11", interrupt(0x11)),
-        ("int12", interrupt(0x12)),
-        ("e820", Routine(E820_WALK, es_di=Buffer(24 * E820_MAX))),
-        ("e801", interrupt(0x15, ax=0xE801)),
-        ("ext88", interrupt(0x15, ah=0x88)),
-        ("config_table", Routine(CONFIG_COPY, es_di=Buffer(64))),
-        ("apm", interrupt(0x15, ax=0x5300, bx=0)),
-        ("vbe", Routine(VBE_ALL, es_di=Buffer(512, data=b"VBE2"), fs_si=Buffer(64), gs_bp=Buffer(512),
-                        ds_dx=Buffer(256 * MAX_MODES))),
-        ("edid", interrupt(0x10, ax=0x4F15, bx=0x0001, cx=0, dx=0, es_di=Buffer(128))),
-        ("pci_bios", interrupt(0x1A, ax=0xB101, edi=0)),
-    ]
-    for drive in EDD_DRIVES:
-        calls.append(("edd41:%02x" % drive, interrupt(0x13, ah=0x41, bx=0x55AA, dl=drive)))
-        calls.append(("edd48:%02x" % drive, interrupt(0x13, ah=0x48, dl=drive,
-                                                      ds_si=Buffer(EDD_RESULT, data=struct.pack("<H", EDD_RESULT)))))
-    calls.append(("smbios", Routine(SMBIOS_COPY, mode="flat32", edi=Buffer(64), ebp=Buffer(SMBIOS_TABLE_MAX))))
-    return calls
+    """The batch: the real-mode survey and the flat one, ``[(name, call)]``."""
+    return [("real", Routine(real_mode_survey(), es_di=Buffer(BLOCK))),
+            ("flat", Routine(FLAT_SURVEY, mode="flat32", edi=Buffer(FLAT_ENTRY + 64),
+                             ebp=Buffer(SMBIOS_TABLE_MAX)))]
 
 
 def explore(backend="emulator", **options):
@@ -240,9 +309,8 @@ def explore(backend="emulator", **options):
     One ``invoke`` of one batch: on the kexec or vm backend that is one jump (``survey["jumps"]``).
     """
     from .explore_decode import decode
-    named = survey_calls()
-    results = invoke([call for _, call in named], backend=backend, **options)
-    survey = decode({name: result for (name, _), result in zip(named, results)})
+    results = invoke([call for _, call in survey_calls()], backend=backend, **options)
+    survey = decode(*results)
     survey["backend"] = results[0].backend
     survey["jumps"] = count_jumps(results)
     return survey

@@ -2,12 +2,15 @@
 
 Top-level keys: ``bios``, ``memory``, ``e820``, ``config_table``, ``apm``, ``vbe``, ``edid``,
 ``pci_bios``, ``edd``, ``smbios``, ``tables`` (physcall.explore adds ``backend`` and ``jumps``).  Each
-item records the call that produced it (``"call"``); bytes are hex.
+item records the BIOS call that produced it (``"call"``); bytes are hex.
 """
 
 import re
 import struct
+from typing import NamedTuple
 
+from . import explore as ex
+from .regs import Regs
 from .services import E820_TYPES
 
 CONFIG_FEATURES = {  # RBIL INT 15/AH=C0h, feature byte 1
@@ -19,51 +22,60 @@ VBE_MODELS = {0: "text", 1: "CGA", 2: "Hercules", 3: "planar", 4: "packed pixel"
 ANCHORS = {b"RSD PTR ": "rsdp", b"$PIR": "pir", b"_MP_": "mp", b"$PnP": "pnp", b"_32_": "bios32"}
 
 
-def decode(out):
-    """``out`` maps each item name of physcall.explore.survey_calls to its Result."""
-    fseg = out["fseg"].buffers["edi"]
-    low = out["low"].buffers["edi"]
-    return {"bios": bios(out["fseg"], fseg), "memory": memory(out),
-            "e820": e820(out["e820"]), "config_table": config_table(out["config_table"]),
-            "apm": apm(out["apm"]), "vbe": vbe(out["vbe"]), "edid": edid(out["edid"]),
-            "pci_bios": pci_bios(out["pci_bios"]), "edd": edd(out, low[0x75]),
-            "smbios": smbios(out["smbios"]), "tables": tables(out, fseg, low)}
+class Answer(NamedTuple):
+    """One BIOS call inside the survey routine: its registers after the call, and what it was."""
+    regs: Regs
+    call: str
 
 
-def _call(result):
-    """The call as a person would write it: ``int 15h ax=e801h``."""
-    call = result.call
-    if call.kind == "int":
-        return "int %02xh ax=%04xh" % (call.vector, call.regs.ax)
-    return call.describe()
+def answers(block):
+    """Each record of the real-mode block (physcall.explore.RECORDS) as an Answer."""
+    out = {}
+    for i, name in enumerate(ex.RECORDS):
+        values = struct.unpack_from("<6I3H", block, ex.RECORD * i)
+        regs = dict(zip(("eax", "ebx", "ecx", "edx", "esi", "edi", "ds", "es", "eflags"), values))
+        out[name] = Answer(Regs(**regs), ex.CALLS[name])
+    return out
 
 
-def bios(result, fseg):
+def decode(real, flat):
+    """The survey from the two calls' Outcomes: the real-mode block and the flat copies."""
+    block, copies = real.buffers["es_di"], flat.buffers["edi"]
+    fseg, low = copies[ex.FLAT_FSEG:ex.FLAT_LOW], copies[ex.FLAT_LOW:ex.FLAT_ENTRY]
+    a = answers(block)
+    return {"bios": bios(fseg), "memory": memory(a), "e820": e820(a["e820"], block),
+            "config_table": config_table(a["config_table"], block), "apm": apm(a["apm"]),
+            "vbe": vbe(a["vbe"], block), "edid": edid(a["edid"], block), "pci_bios": pci_bios(a["pci_bios"]),
+            "edd": edd(a, block, low[0x75]), "smbios": smbios(flat, copies[ex.FLAT_ENTRY:]),
+            "tables": tables(flat.regs.edx, fseg, low)}
+
+
+def bios(fseg):
     """The BIOS date at F000:FFF5, the model byte at F000:FFFE and the F segment's vendor strings."""
     strings = [s.decode() for s in re.findall(rb"[\x20-\x7e]{6,}", fseg)]
     vendor = [s for s in strings if re.search(r"bios|version|copyright|\(c\)", s, re.I) and "%" not in s][:8]
-    return {"call": _call(result), "date": fseg[0xFFF5:0xFFFD].decode("ascii", "replace"),
+    return {"call": "flat32 copy of F0000h-FFFFFh", "date": fseg[0xFFF5:0xFFFD].decode("ascii", "replace"),
             "model": fseg[0xFFFE], "strings": vendor}
 
 
-def memory(out):
-    e801 = out["e801"].regs
-    return {"int12_kib": out["int12"].regs.ax, "int12_call": _call(out["int12"]),
-            "int11_equipment": out["int11"].regs.ax, "int11_call": _call(out["int11"]),
+def memory(a):
+    e801 = a["e801"].regs
+    return {"int12_kib": a["int12"].regs.ax, "int12_call": a["int12"].call,
+            "int11_equipment": a["int11"].regs.ax, "int11_call": a["int11"].call,
             "e801": None if e801.cf else {"kib_1m_16m": e801.ax, "blocks_64k_above_16m": e801.bx,
                                            "configured_kib": e801.cx, "configured_blocks": e801.dx},
-            "e801_call": _call(out["e801"]),
-            "int15_88_kib": None if out["ext88"].regs.cf else out["ext88"].regs.ax,
-            "int15_88_call": _call(out["ext88"])}
+            "e801_call": a["e801"].call,
+            "int15_88_kib": None if a["ext88"].regs.cf else a["ext88"].regs.ax,
+            "int15_88_call": a["ext88"].call}
 
 
-def e820(result):
-    raw, count = result.buffers["es_di"], result.regs.ax
+def e820(answer, block):
+    raw, count = block[ex.E820_AT:ex.C0_AT], min(answer.regs.ax, ex.E820_MAX)
     entries = []
     for i in range(count):
         base, length, kind = struct.unpack_from("<QQI", raw, 24 * i)
         entries.append({"base": base, "length": length, "type": kind,
-                        "type_name": E820_TYPES.get(kind, "type %d" % kind), "call": "e820 walk (int 15h)"})
+                        "type_name": E820_TYPES.get(kind, "type %d" % kind), "call": answer.call})
     return entries
 
 
@@ -75,36 +87,36 @@ def e820_totals(entries):
     return totals
 
 
-def config_table(result):
-    raw = result.buffers["es_di"]
-    if result.regs.ax != 0 or result.regs.cf:
-        return {"call": _call(result), "present": False}
+def config_table(answer, block):
+    raw = block[ex.C0_AT:ex.EDID_AT]
+    if answer.regs.ah != 0 or answer.regs.cf:
+        return {"call": answer.call, "present": False}
     length, model, submodel, revision = struct.unpack_from("<HBBB", raw)
     features = raw[5:10]
-    return {"call": "int 15h ah=c0h (table copied)", "present": True, "length": length, "model": model,
+    return {"call": answer.call, "present": True, "length": length, "model": model,
             "submodel": submodel, "revision": revision, "features": features.hex(),
             "feature_names": [name for bit, name in CONFIG_FEATURES.items() if features[0] & bit]}
 
 
-def apm(result):
-    r = result.regs
+def apm(answer):
+    r = answer.regs
     if r.cf or r.bx != 0x504D:                     # "PM": APM 1.2 section 4.6, 5300h
-        return {"call": _call(result), "present": False, "error": r.ah}
-    return {"call": _call(result), "present": True, "version": "%d.%d" % (r.ah, r.al), "flags": r.cx}
+        return {"call": answer.call, "present": False, "error": r.ah}
+    return {"call": answer.call, "present": True, "version": "%d.%d" % (r.ah, r.al), "flags": r.cx}
 
 
-def vbe(result):
-    info, r = result.buffers["es_di"], result.regs
+def vbe(answer, block):
+    info, r = block[ex.VBE_AT:ex.OEM_AT], answer.regs
     if r.ax != 0x004F:
-        return {"call": "vbe 4f00h + 4f01h per mode", "present": False, "status": r.ax}
+        return {"call": answer.call, "present": False, "status": r.ax}
     version, total = struct.unpack_from("<H", info, 4)[0], struct.unpack_from("<H", info, 18)[0]
-    words = struct.unpack("<256H", result.buffers["gs_bp"])
+    words = struct.unpack("<256H", block[ex.MODES_AT:ex.INFOS_AT])
     listed = list(words[:words.index(0xFFFF)] if 0xFFFF in words else words)
-    infos = result.buffers["ds_dx"]
-    modes = [mode_info(m, infos[256 * i:256 * i + 256]) for i, m in enumerate(listed[:r.bx])]
-    return {"call": "vbe 4f00h + 4f01h per mode", "present": True, "version": version,
+    infos = block[ex.INFOS_AT:ex.BLOCK]
+    modes = [mode_info(m, infos[256 * i:256 * i + 256]) for i, m in enumerate(listed[:min(r.bx, ex.MAX_MODES)])]
+    return {"call": answer.call, "present": True, "version": version,
             "version_text": "%d.%d" % (version >> 8, version & 0xFF),
-            "oem": result.buffers["fs_si"].split(b"\0", 1)[0].decode("ascii", "replace"),
+            "oem": block[ex.OEM_AT:ex.MODES_AT].split(b"\0", 1)[0].decode("ascii", "replace"),
             "total_memory_kib": total * 64, "modes": modes}
 
 
@@ -119,10 +131,10 @@ def mode_info(number, block):
             "attributes": attributes, "graphics": bool(attributes & 0x10)}
 
 
-def edid(result):
-    block = result.buffers["es_di"]
-    ok = result.regs.ax == 0x004F
-    out = {"call": _call(result), "status": result.regs.ax, "hex": block.hex() if ok else None}
+def edid(answer, block):
+    block = block[ex.EDID_AT:ex.EDID_AT + 128]
+    ok = answer.regs.ax == 0x004F
+    out = {"call": answer.call, "status": answer.regs.ax, "hex": block.hex() if ok else None}
     if not ok:
         return out
     out["header_ok"] = block[:8] == b"\x00\xff\xff\xff\xff\xff\xff\x00"
@@ -139,26 +151,26 @@ def edid(result):
     return out
 
 
-def pci_bios(result):
-    r = result.regs
+def pci_bios(answer):
+    r = answer.regs
     present = not r.cf and r.ah == 0 and r.edx == 0x20494350   # "PCI "
-    out = {"call": _call(result), "present": present}
+    out = {"call": answer.call, "present": present}
     if present:
         out.update(version="%x.%02x" % (r.bh, r.bl), last_bus=r.cl, mechanism=r.al)
     return out
 
 
-def edd(out, disk_count):
+def edd(a, block, disk_count):
     """Int 13h 41h and 48h for each hard disk the BDA counts (EDD 3.0 sections 7.1 and 7.3)."""
     drives = []
-    for drive in range(0x80, 0x80 + min(disk_count, 4)):
-        check, params = out["edd41:%02x" % drive], out["edd48:%02x" % drive]
-        item = {"drive": drive, "call": "%s; %s" % (_call(check), _call(params)),
+    for i, drive in enumerate(ex.EDD_DRIVES[:disk_count]):
+        check, params = a["edd41:%02x" % drive], a["edd48:%02x" % drive]
+        item = {"drive": drive, "call": "%s; %s" % (check.call, params.call),
                 "present": not check.regs.cf and check.regs.bx == 0xAA55}
         if item["present"]:
             item.update(version=check.regs.ah, support=check.regs.cx)
         if not params.regs.cf:
-            raw = params.buffers["ds_si"]
+            raw = block[ex.EDD_AT + ex.EDD_STRIDE * i:][:ex.EDD_RESULT]
             size, flags, cyl, heads, spt, sectors, bps = struct.unpack_from("<HHIIIQH", raw)
             item["params"] = {"size": size, "flags": flags, "cylinders": cyl, "heads": heads,
                               "sectors_per_track": spt, "sectors": sectors, "bytes_per_sector": bps}
@@ -166,27 +178,26 @@ def edd(out, disk_count):
     return {"bda_hard_disks": disk_count, "drives": drives}
 
 
-def smbios(result):
+def smbios(flat, entry_area):
     from .smbios_decode import summary
-    length, copied = result.regs.eax, result.regs.ebx
-    entry = result.buffers["edi"][:length]
-    out = {"call": "smbios entry point + structure table (flat32 copy)", "present": bool(length),
-           "entry_point": entry.hex()}
+    length, copied = min(flat.regs.eax, 64), min(flat.regs.ebx, ex.SMBIOS_TABLE_MAX)
+    entry = entry_area[:length]
+    out = {"call": "flat32 scan of F0000h-FFFFFh for _SM_/_SM3_, then a copy of its table",
+           "present": bool(length), "entry_point": entry.hex()}
     if length:
-        out.update(summary(entry, result.buffers["ebp"][:copied]))
+        out.update(summary(entry, flat.buffers["ebp"][:copied]))
     return out
 
 
-def tables(out, fseg, low):
+def tables(ebda, fseg, low):
     """RSDP, $PIR, _MP_, $PnP and _32_ headers on 16-byte boundaries of the F segment and the EBDA's KiB."""
-    ebda = out["low"].regs.eax
     found = {}
     for area, data, base in (("ebda", low[256:], ebda), ("fseg", fseg, 0xF0000)):
         for off in range(0, len(data) - 16, 16):
             name = ANCHORS.get(bytes(data[off:off + 8])) or ANCHORS.get(bytes(data[off:off + 4]))
             if name and name not in found:
                 found[name] = _table(name, data[off:], base + off)
-    found["call"] = "%s; %s" % (_call(out["fseg"]), _call(out["low"]))
+    found["call"] = "flat32 copies of F0000h-FFFFFh and the EBDA's first KiB"
     return found
 
 
