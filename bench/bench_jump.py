@@ -104,11 +104,11 @@ def main():
     args = ap.parse_args()
     if args.in_guest:
         return in_guest(args.n, args.gap)
-    from physcall import image
+    from physcall import toolchain
     from physcall.safety import GUEST_TOKEN
     from physcall.vm import Guest, setup
     setup()
-    image.build_trampoline()
+    toolchain.build_trampoline()
     with Guest(memory=os.environ.get("PHYSCALL_BENCH_MEM", "512M"), append=GUEST_TOKEN) as g:
         rc, out, err = g.run([g.python, os.path.abspath(__file__), "--in-guest", "-n", str(args.n),
                               "--gap", str(args.gap)],

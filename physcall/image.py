@@ -1,8 +1,6 @@
-"""The kexec-jump image: the trampoline (csrc/trampoline.S, built here) + a Layout -> segments / ELF.
+"""The kexec-jump image: the trampoline (built by physcall.toolchain) + a Layout -> segments / ELF.
 
-The trampoline is built with the system C compiler the first time it is needed and cached under
-``~/.cache/physcall/trampoline/<hash of csrc sources and tool versions>/`` (physcall.cache checks
-the owner and mode of that directory before anything in it goes into an image).  An image is at most 16
+An image is at most 16
 page-aligned segments (KEXEC_SEGMENT_MAX): the trampoline with its batch block, the identity page
 tables, and the batch's pages; never page 0, the EBDA or the ROM areas (the kernel hides every
 destination page behind the image's own copy during the jump, docs/DESIGN.md, "The kexec-jump contract").
@@ -14,23 +12,14 @@ destination page behind the image's own copy during the jump, docs/DESIGN.md, "T
 ('0x10000', ['0x10000', '0x20000', '0x84000', '0x88000'])
 """
 
-import hashlib
-import logging
-import os
 import pathlib
-import shutil
 import struct
-import subprocess
-import tempfile
 from typing import NamedTuple
 
-from . import abi, cache
-from .resources import CSRC
-from .errors import BackendError, LayoutError
+from . import abi
+from .errors import LayoutError
+from .toolchain import load_trampoline
 
-log = logging.getLogger("physcall")
-
-SOURCES = ("physcall.h", "asm-offsets.c", "trampoline.S", "trampoline.ld.S")
 PAGE = abi.PAGE_SIZE
 LOW_LIMIT = 0xA0000            # VGA memory, then option ROMs and the system BIOS up to 1 MiB
 DEFAULT_EBDA = 0x9FC00         # 639 KiB of base memory, what SeaBIOS reports (BDA[0x413])
@@ -51,119 +40,6 @@ class Image(NamedTuple):
     segments: list
     result_size: int              # bytes the trampoline writes to the mailbox
     buffer_offsets: list          # per call: {name: (mailbox offset, size)}
-
-
-# ---------------------------------------------------------------------------------------- build
-
-def _tool_version(tool):
-    try:
-        out = subprocess.run([tool, "--version"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError) as exc:
-        raise BackendError("physcall: cannot run %r to build the trampoline (%s)\n  fix: apt-get install "
-                           "gcc binutils" % (tool, exc)) from None
-    return out.splitlines()[0]
-
-
-def source_hash():
-    """Hash of the csrc sources (the first half of the cache key)."""
-    h = hashlib.sha256()
-    for name in SOURCES:
-        h.update(name.encode() + b"\0" + (CSRC / name).read_bytes() + b"\0")
-    return h.hexdigest()[:16]
-
-
-def tools_hash():
-    """Hash of the compiler and linker versions (the second half of the cache key)."""
-    return hashlib.sha256("\n".join(_tool_version(t) for t in ("gcc", "ld")).encode()).hexdigest()[:8]
-
-
-def build_trampoline(force=False):
-    """Path of the trampoline ELF, built on first use (gcc -S for the offsets, gcc -c, ld -T).
-
-    ``$PHYSCALL_TRAMPOLINE`` names a prebuilt ELF instead.  Without a compiler (physcall's guest runs
-    from RAM with no gcc, and its Guest passes the host's build in ``$PHYSCALL_TRAMPOLINE``) a cached
-    build of the same sources is used.  Whatever is returned passed physcall.cache's ownership rule:
-    root jumps into it.
-
-    >>> build_trampoline().name
-    'trampoline.elf'
-    """
-    if os.environ.get("PHYSCALL_TRAMPOLINE"):
-        return cache.trusted_file(os.environ["PHYSCALL_TRAMPOLINE"], "PHYSCALL_TRAMPOLINE override")
-    src = source_hash()
-    try:
-        key = "%s-%s" % (src, tools_hash())
-    except BackendError:
-        built = sorted(cache.cache_dir("trampoline").glob(src + "-*/trampoline.elf"))
-        if built and not force:
-            return cache.trusted_file(built[-1], "cached trampoline")
-        raise
-    out = cache.cache_dir("trampoline") / key
-    elf = out / "trampoline.elf"
-    if os.path.lexists(elf) and not force:
-        return cache.trusted_file(elf, "cached trampoline")
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix="build-", dir=out.parent))
-    try:
-        _compile(tmp)
-        for built in tmp.iterdir():          # whatever the umask: closed to group and others
-            os.chmod(built, 0o644)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    log.info("physcall: built the trampoline in %s", out)
-    return cache.trusted_file(elf, "cached trampoline")
-
-
-def _compile(tmp):
-    inc = ["-I", str(tmp), "-I", str(CSRC)]
-    offsets = _run(["gcc", "-S", "-o", "-"] + inc + [str(CSRC / "asm-offsets.c")])
-    (tmp / "asm-offsets.inc").write_text(
-        "".join(line.strip() + "\n" for line in offsets.splitlines() if line.strip().startswith(".equ ")))
-    _run(["gcc", "-c", "-m64", "-nostdlib", "-x", "assembler-with-cpp"] + inc
-         + [str(CSRC / "trampoline.S"), "-o", str(tmp / "trampoline.o")])
-    _run(["gcc", "-E", "-P", "-x", "c", "-D__ASSEMBLER__"] + inc
-         + [str(CSRC / "trampoline.ld.S"), "-o", str(tmp / "trampoline.ld")])
-    _run(["ld", "-m", "elf_x86_64", "-T", str(tmp / "trampoline.ld"), "-nostdlib", "-static",
-          "-z", "max-page-size=4096", "-z", "noexecstack", "--no-warn-rwx-segments",
-          "-o", str(tmp / "trampoline.elf"), str(tmp / "trampoline.o")])
-
-
-def _run(argv):
-    proc = subprocess.run(argv, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise BackendError("physcall: building the trampoline failed: %s\n%s"
-                           % (" ".join(argv), (proc.stderr or proc.stdout).strip()))
-    return proc.stdout
-
-
-class Trampoline(NamedTuple):
-    """The built trampoline: its one PT_LOAD (``base``, ``data``), entry and block address."""
-    base: int
-    data: bytes
-    entry: int
-    block: int
-    symbols: dict
-
-
-def load_trampoline(path=None):
-    """Read the trampoline ELF with pyelftools."""
-    from elftools.elf.elffile import ELFFile
-    path = path or build_trampoline()
-    with open(path, "rb") as f:
-        elf = ELFFile(f)
-        loads = [s for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"]
-        if len(loads) != 1:
-            raise BackendError("physcall: %s has %d PT_LOAD segments, expected one" % (path, len(loads)))
-        seg = loads[0]
-        data = seg.data().ljust(seg["p_memsz"], b"\0")
-        syms = {s.name: s["st_value"] for s in elf.get_section_by_name(".symtab").iter_symbols() if s.name}
-        tramp = Trampoline(seg["p_paddr"], data, elf["e_entry"], syms["pc_block"], syms)
-    if tramp.base != abi.TRAMPOLINE_BASE or tramp.base + len(tramp.data) > abi.TRAMPOLINE_LIMIT:
-        raise BackendError("physcall: trampoline at %#x+%#x is outside [%#x, %#x)"
-                           % (tramp.base, len(tramp.data), abi.TRAMPOLINE_BASE, abi.TRAMPOLINE_LIMIT))
-    return tramp
 
 
 # ---------------------------------------------------------------------------------------- block

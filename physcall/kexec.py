@@ -3,7 +3,8 @@
 Order of events (docs/DESIGN.md, "The kexec-jump contract"): confirmation -> lock (flock) -> pre-flight ->
 mailbox (mmap + mlock, PFNs from /proc/self/pagemap) -> image (physcall.image) -> kexec_load with
 KEXEC_PRESERVE_CONTEXT -> reboot(LINUX_REBOOT_CMD_KEXEC) -> read the mailbox -> unload.  Whatever
-happens after the load, the image is unloaded and the lock released.
+happens after the load, the image is unloaded and the lock released.  The system calls, struct
+kexec_segment and the TSC go through cffi (physcall.hostlib).
 
 **This resets a machine whose kernel or firmware disagrees with the trampoline.**  Run it in
 physcall's QEMU guest (backend "vm"); on a real machine only after `physcall check` and with
@@ -16,7 +17,6 @@ physcall's QEMU guest (backend "vm"); on a real machine only after `physcall che
 ConfirmationRequired
 """
 
-import ctypes
 import errno
 import fcntl
 import logging
@@ -27,6 +27,8 @@ import struct
 import time
 
 from . import abi, image, preflight
+from .hostlib import ffi, helper, libc, rdtsc, syscall
+from .preflight import kexec_loaded
 from .errors import BackendError, ConfirmationRequired
 from .outcome import PENDING, RETURNED, SKIPPED, Outcome
 from .regs import FIELDS, Regs
@@ -43,34 +45,18 @@ LINUX_REBOOT_CMD_KEXEC = 0x45584543
 LOCK_PATH = "/run/physcall.lock"
 STATUS = {abi.CALL_PENDING: PENDING, abi.CALL_RETURNED: RETURNED, abi.CALL_SKIPPED: SKIPPED}
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
-
-
-class KexecSegment(ctypes.Structure):
-    """struct kexec_segment (include/uapi/linux/kexec.h)."""
-    _fields_ = [("buf", ctypes.c_void_p), ("bufsz", ctypes.c_size_t),
-                ("mem", ctypes.c_void_p), ("memsz", ctypes.c_size_t)]
-
 
 # ---------------------------------------------------------------------------------------- syscalls
 
-def _syscall(nr, *args):
-    res = _libc.syscall(ctypes.c_long(nr), *args)
-    if res < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-    return res
-
-
 def kexec_load(entry, segments, flags=KEXEC_PRESERVE_CONTEXT | KEXEC_ARCH_DEFAULT):
     """kexec_load(2) of ``segments`` ([image.Segment]); the buffers live until the call returns."""
-    bufs = [ctypes.create_string_buffer(s.data, len(s.data)) for s in segments]
-    arr = (KexecSegment * len(segments))(*[
-        KexecSegment(ctypes.addressof(b), len(s.data), s.mem, s.memsz) for b, s in zip(bufs, segments)])
+    helper()                                  # declares struct kexec_segment (the uapi header's)
+    bufs = [ffi.from_buffer(s.data) for s in segments]
+    arr = ffi.new("struct kexec_segment[]", [
+        {"buf": b, "bufsz": len(s.data), "mem": ffi.cast("void *", s.mem), "memsz": s.memsz}
+        for b, s in zip(bufs, segments)])
     try:
-        _syscall(SYS_KEXEC_LOAD, ctypes.c_ulong(entry), ctypes.c_ulong(len(segments)), arr,
-                 ctypes.c_ulong(flags))
+        syscall(SYS_KEXEC_LOAD, entry, len(segments), arr, flags)
     except OSError as exc:
         raise BackendError("kexec_load failed: %s\n  %s" % (exc, _load_hint(exc.errno))) from None
 
@@ -88,50 +74,16 @@ def _load_hint(err):
 
 def kexec_unload():
     """Unload the (non-crash) kexec image: kexec_load with no segments."""
-    _syscall(SYS_KEXEC_LOAD, ctypes.c_ulong(0), ctypes.c_ulong(0), None, ctypes.c_ulong(0))
-
-
-def kexec_loaded():
-    try:
-        with open("/sys/kernel/kexec_loaded") as f:
-            return f.read().strip() == "1"
-    except OSError:
-        return False
+    syscall(SYS_KEXEC_LOAD, 0, 0, ffi.NULL, 0)
 
 
 def reboot_kexec():
     """reboot(LINUX_REBOOT_CMD_KEXEC): the jump; returns when the image has returned."""
     try:
-        _syscall(SYS_REBOOT, ctypes.c_ulong(LINUX_REBOOT_MAGIC1), ctypes.c_ulong(LINUX_REBOOT_MAGIC2),
-                 ctypes.c_ulong(LINUX_REBOOT_CMD_KEXEC), None)
+        syscall(SYS_REBOOT, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_KEXEC, ffi.NULL)
     except OSError as exc:
         raise BackendError("reboot(LINUX_REBOOT_CMD_KEXEC) failed: %s (a device refused to freeze, or no "
                            "image is loaded)" % exc) from None
-
-
-# ---------------------------------------------------------------------------------------- TSC
-
-_RDTSC_CODE = bytes.fromhex("0f31" "48c1e220" "4809d0" "c3")    # rdtsc; shl $32,%rdx; or %rdx,%rax; ret
-
-
-def _make_rdtsc():
-    try:
-        page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
-    except (OSError, ValueError):
-        return None
-    page.write(_RDTSC_CODE)
-    addr = ctypes.addressof(ctypes.c_char.from_buffer(page))
-    fn = ctypes.CFUNCTYPE(ctypes.c_uint64)(addr)
-    fn._page = page                      # keep the mapping alive with the function
-    return fn
-
-
-_rdtsc = _make_rdtsc()
-
-
-def rdtsc():
-    """The host's TSC (an executable page with rdtsc), or None where W+X pages are refused."""
-    return _rdtsc() if _rdtsc is not None else None
 
 
 # ---------------------------------------------------------------------------------------- mailbox
@@ -142,9 +94,11 @@ class Mailbox:
     def __init__(self, pages):
         self.pages = max(1, pages)
         self.map = mmap.mmap(-1, self.pages * mmap.PAGESIZE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        self.addr = ctypes.addressof(ctypes.c_char.from_buffer(self.map))
-        if _libc.mlock(ctypes.c_void_p(self.addr), ctypes.c_size_t(len(self.map))) != 0:
-            err = ctypes.get_errno()
+        with ffi.from_buffer(self.map) as view:       # an mmap never moves: the address outlives the view
+            self.addr = int(ffi.cast("uintptr_t", view))
+            locked = libc().mlock(view, len(self.map)) == 0
+        if not locked:
+            err = ffi.errno
             self.map.close()
             raise BackendError("mlock of the mailbox failed: %s (raise RLIMIT_MEMLOCK or run as root)"
                                % os.strerror(err))
@@ -170,7 +124,7 @@ class Mailbox:
 
     def close(self):
         if not self.map.closed:
-            _libc.munlock(ctypes.c_void_p(self.addr), ctypes.c_size_t(len(self.map)))
+            libc().munlock(ffi.cast("void *", self.addr), len(self.map))
             self.addr = 0
             self.map.close()
 
@@ -314,7 +268,7 @@ def tsc_mhz(interval=0.01):
     seconds.  /proc/cpuinfo's "cpu MHz" is no substitute: it is the core clock (it moves with
     frequency scaling), and it is missing when the kernel's own TSC calibration failed (seen in the
     TCG guest on a loaded host)."""
-    if not _TSC_MHZ and rdtsc() is not None:
+    if not _TSC_MHZ:
         t0, c0 = time.clock_gettime_ns(time.CLOCK_MONOTONIC_RAW), rdtsc()
         time.sleep(interval)
         c1, t1 = rdtsc(), time.clock_gettime_ns(time.CLOCK_MONOTONIC_RAW)

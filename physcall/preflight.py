@@ -184,9 +184,14 @@ def check_gdt_fix(paths=Paths()):
                  "run Linux 6.12 or later (Debian trixie's linux-source-6.12 works)")
 
 
-def check_loaded(paths=Paths(), force=False):
+def kexec_loaded(paths=Paths()):
+    """True when a (non-crash) kexec image is loaded: ``/sys/kernel/kexec_loaded`` reads 1."""
     value = _read(paths("/sys/kernel/kexec_loaded"))
-    loaded = value is not None and value.strip() == "1"
+    return value is not None and value.strip() == "1"
+
+
+def check_loaded(paths=Paths(), force=False):
+    loaded = kexec_loaded(paths)
     detail = "an image is already loaded (/sys/kernel/kexec_loaded = 1)" if loaded else "no image loaded"
     if loaded and force:
         detail += "; force=True: it will be replaced and unloaded"

@@ -59,10 +59,10 @@ class Session:
     def __enter__(self):
         if self.guest is not None:
             return self
-        from . import image
+        from . import toolchain
         from .safety import GUEST_TOKEN
         from .vm import Guest
-        image.build_trampoline()      # the guest sees the host's cache read-only: build it here
+        toolchain.build_trampoline()      # the guest sees the host's cache read-only: build it here
         options = dict(self.guest_options)
         options["append"] = (options.get("append", "") + " " + GUEST_TOKEN).strip()
         self.guest = Guest(**options)

@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from physcall import cache, image
+from physcall import cache, image, toolchain
 from physcall.call import interrupt
 from physcall.errors import CacheError, PhyscallError
 from physcall.layout import lay_out
@@ -25,7 +25,7 @@ def tree(path):
 
 @pytest.fixture
 def real_elf():
-    return image.build_trampoline()          # the user's own build, from the real cache (xdg: before)
+    return toolchain.build_trampoline()          # the user's own build, from the real cache (xdg: before)
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def xdg(real_elf, tmp_path, monkeypatch):
 def test_cache_owned_by_another_user_is_refused_and_left_untouched(xdg):
     os.chown(xdg, NOBODY, NOBODY)
     with pytest.raises(CacheError, match="owned by uid 65534"):
-        image.build_trampoline()
+        toolchain.build_trampoline()
     assert tree(xdg) == []
 
 
@@ -73,7 +73,7 @@ def test_planted_file_in_own_cache_is_refused(xdg, real_elf):
     shutil.copy(real_elf, planted)
     os.chown(planted, NOBODY, NOBODY)
     with pytest.raises(CacheError, match="cached trampoline .*owned by uid 65534"):
-        image.build_trampoline()
+        toolchain.build_trampoline()
 
 
 @needs_root
@@ -94,19 +94,19 @@ def test_override_obeys_the_same_rule(tmp_path, monkeypatch, real_elf):
     shutil.copy(real_elf, elf)
     os.chmod(elf, 0o644)
     monkeypatch.setenv("PHYSCALL_TRAMPOLINE", str(elf))
-    assert image.build_trampoline() == elf                   # the user's own file: accepted
+    assert toolchain.build_trampoline() == elf                   # the user's own file: accepted
     os.chmod(shared, 0o777)
     with pytest.raises(CacheError, match="PHYSCALL_TRAMPOLINE override .*mode 0777"):
-        image.build_trampoline()
+        toolchain.build_trampoline()
     os.chmod(shared, 0o700)
     os.chmod(elf, 0o666)
     with pytest.raises(CacheError, match="mode 0666"):
-        image.build_trampoline()
+        toolchain.build_trampoline()
     if os.geteuid() == 0:
         os.chmod(elf, 0o644)
         os.chown(elf, NOBODY, NOBODY)
         with pytest.raises(CacheError, match="owned by uid 65534"):
-            image.build_trampoline()
+            toolchain.build_trampoline()
 
 
 def test_new_cache_directories_are_private(xdg):

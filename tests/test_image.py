@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from physcall import abi, image
+from physcall import abi, image, toolchain
 from physcall.call import Buffer, interrupt
 from physcall.errors import LayoutError
 from physcall.layout import Layout, lay_out
@@ -20,7 +20,7 @@ needs_readelf = pytest.mark.skipif(shutil.which("readelf") is None, reason="GNU 
 
 def test_asm_offsets_match_cffi():
     """The offsets the trampoline assembles with are the ones Python reads (one layout, two readers)."""
-    inc = image.build_trampoline().parent / "asm-offsets.inc"
+    inc = toolchain.build_trampoline().parent / "asm-offsets.inc"
     equ = dict(re.findall(r"^\.equ (\w+), (\d+)$", inc.read_text(), re.M))
     assert int(equ["PC_SIZEOF_BLOCK"]) == abi.SIZEOF_BLOCK
     assert int(equ["CALL_out_eflags"]) == abi.ffi.offsetof("struct pc_call", "out") + \
@@ -30,7 +30,7 @@ def test_asm_offsets_match_cffi():
 
 
 def test_trampoline_symbols():
-    tramp = image.load_trampoline()
+    tramp = toolchain.load_trampoline()
     assert tramp.entry == abi.TRAMPOLINE_BASE == tramp.base
     assert tramp.base + len(tramp.data) <= abi.TRAMPOLINE_LIMIT
     # The kernel reads the next entry point from next_entry after the return: it must be pc_entry.
@@ -44,7 +44,7 @@ def test_trampoline_symbols():
 @needs_readelf
 def test_trampoline_disassembles_to_the_safe_return():
     """objdump (the oracle) shows pop/lea next_entry/jmp at the end, not a plain ret."""
-    out = subprocess.run(["objdump", "-d", str(image.build_trampoline())], capture_output=True,
+    out = subprocess.run(["objdump", "-d", str(toolchain.build_trampoline())], capture_output=True,
                          text=True, check=True).stdout
     entry = out.split("<pc_entry>:")[1].split("<save_kernel_state>:")[0]
     insns = [line.split("\t")[-1].strip() for line in entry.splitlines() if "\t" in line]
@@ -84,7 +84,7 @@ def test_elf_agrees_with_readelf(tmp_path):
 def test_block_carries_calls_buffers_and_mailbox():
     lay = lay_out([interrupt(0x12), interrupt(0x15, eax=0xE820, edx=0x534D4150, ecx=24, es_di=Buffer(24))])
     img = image.build_image(lay, mailbox=[0x5000, 0x9000], nonce=7)
-    tramp = image.load_trampoline()
+    tramp = toolchain.load_trampoline()
     seg = img.segments[0]
     at = tramp.block - tramp.base
     blk = abi.ffi.from_buffer("struct pc_block *", bytearray(seg.data[at:at + abi.SIZEOF_BLOCK]))

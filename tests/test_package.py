@@ -72,7 +72,7 @@ def test_installed_cli_and_import_work_from_another_directory(venv, tmp_path):
 
 def test_installed_package_builds_its_trampoline_into_a_private_cache(venv, tmp_path):
     cache = tmp_path / "cache"
-    code = "import physcall.image as i; print(i.build_trampoline())"
+    code = "import physcall.toolchain as t; t.built_file(\"libphyscall.so\"); print(t.build_trampoline())"
     elf = run([venv / "bin" / "python", "-c", code], cwd=tmp_path, env={"XDG_CACHE_HOME": str(cache)}).strip()
     assert elf.startswith(str(cache / "physcall" / "trampoline")) and os.path.getsize(elf) > 0
     assert os.stat(cache / "physcall").st_mode & 0o777 == 0o700

@@ -23,7 +23,6 @@ Example::
 
 import atexit
 import base64
-import ctypes
 import json
 import logging
 import os
@@ -39,7 +38,7 @@ import time
 import weakref
 from typing import NamedTuple
 
-from physcall import cache, image as trampoline
+from physcall import cache, hostlib, toolchain
 from physcall.vm import host, initramfs, kernel, payload
 from physcall.vm.errors import GuestError, GuestTimeout
 
@@ -161,9 +160,12 @@ def host_python():
     return os.path.realpath(sys.executable)
 
 
+PR_SET_PDEATHSIG = 1                 # linux/prctl.h
+
+
 def _die_with_parent():
     """preexec_fn: the kernel SIGKILLs QEMU when the thread that started it dies (PR_SET_PDEATHSIG)."""
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    hostlib.libc().prctl(PR_SET_PDEATHSIG, hostlib.ffi.cast("unsigned long", signal.SIGKILL))
 
 
 class Guest:
@@ -178,7 +180,7 @@ class Guest:
         self.memory, self.workdir = memory, workdir
         self.python = host_python()
         self.grace, self.max_line = GRACE, MAX_LINE
-        self.trampoline = str(trampoline.build_trampoline())
+        self.trampoline = str(toolchain.build_trampoline())
         self.proc = self._sock = None
         self._buf, self._next_id = b"", 0
         _sweep_stale()

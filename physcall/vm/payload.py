@@ -117,8 +117,8 @@ def collect():
     # the checkout (tests and examples run in the guest too), or an installed physcall's own package:
     # never the whole site-packages it sits in
     c.add_tree(str(resources.CHECKOUT or resources.PACKAGE), skip={".pytest_cache", ".hypothesis", ".venv"})
-    from physcall import image            # the guest has no gcc: it takes the host's trampoline build
-    c.add_tree(str(image.build_trampoline().parent))
+    from physcall import toolchain        # the guest has no gcc: it takes the host's build directory
+    c.add_tree(str(toolchain.build_trampoline().parent))
     for lib in _needed_libraries(sorted(f for f in c.files if _is_elf(f))):
         c.add(lib)
     return c.files, c.links

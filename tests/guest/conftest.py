@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from physcall import image
+from physcall import toolchain
 from physcall.safety import GUEST_TOKEN
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -20,7 +20,7 @@ INGUEST = os.path.join(HERE, "inguest.py")
 def boot(**kw):
     import physcall.vm
     physcall.vm.setup(progress=logging.getLogger("physcall.vm").warning)
-    image.build_trampoline()          # the guest sees the host's cache read-only: build it here
+    toolchain.build_trampoline()          # the guest sees the host's cache read-only: build it here
     return physcall.vm.Guest(memory=kw.pop("memory", "512M"), append=GUEST_TOKEN, **kw)
 
 
