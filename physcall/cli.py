@@ -164,7 +164,7 @@ def _options(args):
     opts = {"backend": backend, "verify": not args.no_verify}
     if backend != "emulator":
         opts.update(confirm=args.yes, force=args.force)
-    if args.budget:
+    if args.budget is not None:
         opts["budget"] = args.budget
     if args.trace:
         opts["trace"] = True

@@ -156,3 +156,77 @@ def test_cli_refuses_a_register_given_twice():
     proc = subprocess.run([sys.executable, "-m", "physcall", "int", "0x15", "es=0x1000", "--buffer",
                            "es_di=24"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "es= and by es_di=" in proc.stderr
+
+
+# -- the budget is a contract -------------------------------------------------------------------
+LOOP = {R16: "l: inc ax\njmp l\nret", F32: "l: inc eax\njmp l\nret"}
+
+
+@pytest.mark.parametrize("mode", (R16, F32))
+@pytest.mark.parametrize("budget", [1, 2, 3, 17, 1000, 123457])
+def test_the_run_stops_at_exactly_the_budget(mode, budget):
+    from physcall import VerificationError
+    with pytest.raises(VerificationError) as err:
+        physcall.invoke(physcall.Routine(LOOP[mode], mode=mode), budget=budget)
+    report = err.value.report
+    assert report.instructions == budget
+    assert "no return within %d instructions: last %s" % (budget, "cs:ip" if mode == R16 else "eip") \
+        in str(err.value)
+
+
+def test_a_long_straight_run_is_stopped_far_below_the_old_4m_floor():
+    """600 k instructions against a budget of 1000: refused at 1000, not '<= 1000' after the run."""
+    from physcall import VerificationError
+    src = "mov cx, 60000\nl:\n" + "nop\n" * 8 + "loop l\nret"
+    with pytest.raises(VerificationError, match="no return within 1000 instructions") as err:
+        physcall.invoke(physcall.Routine(src), budget=1000)
+    assert err.value.report.instructions == 1000
+
+
+@pytest.mark.parametrize("loops", [1, 10, 1000])
+def test_the_report_gives_the_real_count(loops):
+    # thunk `call` + mov + loops x loop + ret + the thunk's retf: counted by hand
+    result = physcall.invoke(physcall.Routine("mov cx, %d\nl: loop l\nret" % loops))
+    assert result.report.instructions == 1 + 1 + loops + 1 + 1
+    result = physcall.invoke(physcall.Routine("mov ecx, %d\nl: dec ecx\njnz l\nret" % loops, mode=F32))
+    assert result.report.instructions == 1 + 2 * loops + 1
+
+
+def test_int16_waiting_for_a_key_stops_at_the_budget():
+    """The firmware waits on what the dry run cannot model: a `wait` hazard (the snapshot issue's
+    ruling), after exactly the budget."""
+    start = time.monotonic()
+    report = physcall.invoke(physcall.interrupt(0x16, ah=0x00), budget=200000).report
+    assert report.instructions == 200000 and time.monotonic() - start < 10
+    assert [h["kind"] for h in report.hazards] == ["wait"] and "200000" in report.hazards[0]["text"]
+
+
+@pytest.mark.parametrize("budget", [0, -1, 1.5, True])
+def test_a_budget_below_one_is_refused(budget):
+    from physcall.errors import UsageError
+    with pytest.raises(UsageError, match="1 or more"):
+        physcall.invoke(physcall.interrupt(0x12), budget=budget)
+
+
+@pytest.mark.parametrize("budget", ["0", "-1"])
+def test_cli_refuses_a_budget_below_one(budget):
+    proc = subprocess.run([sys.executable, "-m", "physcall", "int", "0x12", "--budget", budget],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1
+    assert "1 or more" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_ctrl_c_stops_a_dry_run_at_once(tmp_path):
+    import signal
+    path = tmp_path / "spin.s"
+    path.write_text("l: jmp l\nret\n")
+    proc = subprocess.Popen([sys.executable, "-m", "physcall", "run", str(path), "--budget",
+                             str(10 ** 13)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)                       # well inside the run: 10^13 instructions take hours
+    assert proc.poll() is None
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    assert time.monotonic() - sent < 2
+    assert proc.returncode == 130 and len(err.strip().splitlines()) == 1, err
+    assert "interrupted" in err and "Traceback" not in err

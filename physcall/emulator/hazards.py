@@ -108,8 +108,7 @@ def port_in(machine, call, port, modelled):
     if call.port_reads == POLL_LIMIT:
         at, lin = where(machine)
         if machine._in_routine(call, lin) or lin in range(*call.layout.window):
-            if not machine._exact:
-                machine.uc.emu_stop()            # the routine's own loop: the exact count decides
+            pass                                 # the routine's own loop: the exact budget decides
         else:
             waiting(machine, call, "%d port reads" % POLL_LIMIT)
             call.stopped = call.report.unverified

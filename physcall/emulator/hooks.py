@@ -203,9 +203,6 @@ class Hooks:
             report.refuse("hlt at %#07x%s: a routine must not halt the CPU"
                           % (lin - 1, self._in_what(call, lin - 1)))
             report.finish(False, "halted")
-        elif not (self._exact or self.trace):
-            from .machine import _Recount
-            raise _Recount()
         elif not self._in_routine(call, lin) and not contains([call.layout.window], lin, 1):
             hazards.waiting(self, call)          # a firmware loop: say what it waits on, not refuse
             report.instructions = self.budget

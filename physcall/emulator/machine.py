@@ -32,6 +32,8 @@ from ..outcome import NOT_RETURNED, NOT_RUN, RETURNED, Outcome
 from ..ranges import changed, complement, merge
 from ..regs import GPRS, SEGS, Regs
 from . import hazards
+from ..errors import UsageError
+from .counter import BlockCounter
 from .devices import default_devices
 from .firmware import LOW_SIZE, resolve
 from .hooks import SENTINEL, SENTINEL_CS, SENTINEL_IP, Hooks
@@ -42,22 +44,14 @@ log = logging.getLogger("physcall.emulator")
 
 HMA_END = LOW_SIZE + 0x10000
 PAGE = 0x1000
-# The budget watchdog.  Unicorn's exact instruction counter (emu_start count=) costs a C helper per
-# instruction (~49 M instr/s against ~1000 M/s without it), so a call first runs with only a timeout of
-# budget / FASTEST_IPS seconds: finishing within it proves it stayed within the budget, at full speed.
-# A call that outlives the timeout (a loop, or just long) makes the whole batch run again with the
-# exact counter, which decides the verdict deterministically.
-FASTEST_IPS = 2_000_000_000
-MIN_TIMEOUT_US = 2000
+# The budget: every instruction is counted, at the cost of a C hook per translated block
+# (physcall/emulator/counter.py), and a call stops at exactly ``budget`` instructions.
+
 # Unicorn's translation buffer.  Its default, 1 GiB, is one mmap that a 256 MB machine without swap
 # refuses ("Could not allocate dynamic translator buffer"), and small real machines are the ones with a
 # BIOS worth calling.  A dry run translates a few hundred KiB at most; a full buffer is flushed and
 # refilled, not an error.  The test suite runs no slower at 4 MiB than at 1 GiB.
 TCG_BUFFER = 16 << 20
-
-
-class _Recount(Exception):
-    """The fast run of a call timed out: run the batch again with the exact instruction counter."""
 
 
 STI = 0xFB
@@ -99,8 +93,7 @@ class Machine(Hooks):
     """
 
     def __init__(self, firmware, *, budget=10_000_000, policy=None, trace=False, exact=False):
-        """``exact=True`` always uses Unicorn's per-instruction counter (see FASTEST_IPS)."""
-        self.exact = exact
+        """``exact`` is accepted for old callers: every run counts exactly now."""
         self.firmware, self.budget, self.trace = firmware, budget, trace
         self.policy = policy or Policy()
         self.uc = uc = Uc(UC_ARCH_X86, UC_MODE_32)
@@ -109,7 +102,6 @@ class Machine(Hooks):
         self._pristine = firmware.low + bytes(HMA_END - LOW_SIZE)
         uc.mem_write(0, self._pristine)
         self._dirty, self._pages, self._write_hooks = [], set(), (None, [])
-        self._exact = False
         self.devices = default_devices()
         self.devices.update(firmware.devices)
         self._call = None
@@ -121,6 +113,7 @@ class Machine(Hooks):
         # check costs nothing in a loop, and code rewritten at run time is translated (so checked) anew.
         uc.hook_add(UC_HOOK_EDGE_GENERATED, self._on_edge)
         self._checked_blocks = set()
+        self._counter = BlockCounter(uc)
         self._load_high()
         self._hook_sti(firmware.low)
 
@@ -185,16 +178,10 @@ class Machine(Hooks):
     def run(self, layout):
         """Run every call of ``layout`` in order; one Outcome per call.  After a refused call the
         rest are not run (their reports say so)."""
-        if self.exact:
-            return self._run_batch(layout, exact=True)
-        try:
-            return self._run_batch(layout, exact=False)
-        except _Recount:
-            log.debug("a call outlived the fast watchdog: counting instructions exactly")
-            return self._run_batch(layout, exact=True)
+        check_budget(self.budget)
+        return self._run_batch(layout)
 
-    def _run_batch(self, layout, exact):
-        self._exact = exact
+    def _run_batch(self, layout):
         self._checked_blocks = set()
         self.reset()
         self._dirty += [tuple(layout.window), tuple(layout.stack)]
@@ -243,11 +230,7 @@ class Machine(Hooks):
         system = self._system_regs()
         extra = self._call_hooks(placed)
         try:
-            if self._exact or self.trace:
-                self.uc.emu_start(begin, SENTINEL, count=self.budget)
-            else:
-                timeout = max(MIN_TIMEOUT_US, int(self.budget * 1e6 / FASTEST_IPS))
-                self.uc.emu_start(begin, SENTINEL, timeout=timeout)
+            self._counter.run(begin, SENTINEL, self.budget, self._resume_at)
             error = None
         except UcError as e:                    # hook exceptions are not UcError: they propagate
             error = e
@@ -255,6 +238,9 @@ class Machine(Hooks):
             for h in extra:
                 self.uc.hook_del(h)
             self._call = None
+        report.instructions = self._counter.count
+        if error is not None:                   # the faulting instruction and the rest of its
+            report.instructions = self._counter.retired_before(self._where()[1], placed.mode)
         self._conclude(call, error, system)
         if self.trace:
             self._tracer.flush()
@@ -339,6 +325,10 @@ class Machine(Hooks):
             uc.reg_write(reg, 0x10)
         uc.mem_write(at, saved)
 
+    def _resume_at(self):
+        """Where emu_start resumes the current call: EIP (UC_MODE_32 takes EIP, not linear)."""
+        return self.uc.reg_read(X.UC_X86_REG_EIP)
+
     def _system_regs(self):
         uc = self.uc
         return {"CR0": uc.reg_read(X.UC_X86_REG_CR0), "CR3": uc.reg_read(X.UC_X86_REG_CR3),
@@ -397,6 +387,13 @@ def _describe(placed):
     if placed.kind == "int":
         return "int %02xh" % placed.vector
     return placed.kind
+
+
+def check_budget(budget):
+    """A budget is a count of instructions, 1 or more."""
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
+        raise UsageError("budget=%r: the dry run's budget is a number of instructions, 1 or more"
+                         % (budget,))
 
 
 _MACHINES = {}
