@@ -119,7 +119,7 @@ def _library():
     lib = None
     try:
         lib = ctypes.CDLL(str(_build()))
-    except (OSError, subprocess.CalledProcessError) as exc:
+    except (OSError, subprocess.SubprocessError) as exc:
         log.debug("block counter in Python (no compiled hook: %s)", exc)
     _LIB.append(lib)
     return lib
