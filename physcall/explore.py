@@ -200,28 +200,28 @@ vbe_failed:
 """ % {"oem": OEM_AT, "modes": MODES_AT, "infos": INFOS_AT, "vbe": VBE_AT, "max": MAX_MODES}
 
 
-def real_mode_survey():
-    """The real-mode routine: every BIOS service of the survey, each answer into the block."""
-    parts = [PROLOGUE,
-             _int("int11", 0x11, ""),
-             _int("int12", 0x12, ""),
-             "    ; e820 walk\n" + _at_block() + E820_LOOP + _record("e820"),
-             _int("e801", 0x15, "    mov ax, 0xE801\n"),
-             _int("ext88", 0x15, "    mov ah, 0x88\n"),
-             _int("config_table", 0x15, "    mov ah, 0xC0\n") + C0_COPY,
-             _int("apm", 0x15, "    mov ax, 0x5300\n    xor bx, bx\n"),
-             "    ; vbe\n" + _at_block() + VBE_ALL + _record("vbe"),
-             _int("edid", 0x10, "    add di, %d\n    mov ax, 0x4F15\n    mov bx, 1\n    xor cx, cx\n"
-                                "    xor dx, dx\n" % EDID_AT),
-             _int("pci_bios", 0x1A, "    mov ax, 0xB101\n    xor edi, edi\n")]
+def real_mode_survey(only=None):
+    """The real-mode routine: every BIOS service of the survey (or the records named in ``only``),
+    each answer into the block."""
+    pieces = {"int11": _int("int11", 0x11, ""),
+              "int12": _int("int12", 0x12, ""),
+              "e820": "    ; e820 walk\n" + _at_block() + E820_LOOP + _record("e820"),
+              "e801": _int("e801", 0x15, "    mov ax, 0xE801\n"),
+              "ext88": _int("ext88", 0x15, "    mov ah, 0x88\n"),
+              "config_table": _int("config_table", 0x15, "    mov ah, 0xC0\n") + C0_COPY,
+              "apm": _int("apm", 0x15, "    mov ax, 0x5300\n    xor bx, bx\n"),
+              "vbe": "    ; vbe\n" + _at_block() + VBE_ALL + _record("vbe"),
+              "edid": _int("edid", 0x10, "    add di, %d\n    mov ax, 0x4F15\n    mov bx, 1\n    xor cx, cx\n"
+                                         "    xor dx, dx\n" % EDID_AT),
+              "pci_bios": _int("pci_bios", 0x1A, "    mov ax, 0xB101\n    xor edi, edi\n")}
     for i, drive in enumerate(EDD_DRIVES):
-        parts.append(_int("edd41:%02x" % drive, 0x13, "    mov ah, 0x41\n    mov bx, 0x55AA\n    mov dl, 0x%02x\n"
-                          % drive))
-        parts.append(_int("edd48:%02x" % drive, 0x13,
-                          "    push ds\n    mov ax, es\n    mov ds, ax\n    lea si, [di+%d]\n"
-                          "    mov word ptr [si], %d\n    mov ah, 0x48\n    mov dl, 0x%02x\n"
-                          % (EDD_AT + EDD_STRIDE * i, EDD_RESULT, drive), depth=2)
-                     + "    pop ds\n")
+        pieces["edd41:%02x" % drive] = _int("edd41:%02x" % drive, 0x13, "    mov ah, 0x41\n    mov bx, 0x55AA\n"
+                                           "    mov dl, 0x%02x\n" % drive)
+        pieces["edd48:%02x" % drive] = _int("edd48:%02x" % drive, 0x13,
+                                           "    push ds\n    mov ax, es\n    mov ds, ax\n    lea si, [di+%d]\n"
+                                           "    mov word ptr [si], %d\n    mov ah, 0x48\n    mov dl, 0x%02x\n"
+                                           % (EDD_AT + EDD_STRIDE * i, EDD_RESULT, drive), depth=2) + "    pop ds\n"
+    parts = [PROLOGUE] + [pieces[name] for name in RECORDS if only is None or name in only]
     parts.append("    add sp, 4\n    ret\n")
     return "".join(parts)
 
@@ -314,6 +314,18 @@ def explore(backend="emulator", **options):
     survey["backend"] = results[0].backend
     survey["jumps"] = count_jumps(results)
     return survey
+
+
+def vbe(backend="emulator", **options):
+    """VBE alone: controller info and every listed mode's ModeInfo, one call (``explore()["vbe"]``).
+
+    >>> [(m["mode"], m["width"], m["height"], m["bpp"]) for m in vbe()["modes"]][:2]
+    [(256, 640, 400, 8), (257, 640, 480, 8)]
+    """
+    from .explore_decode import answers, vbe as decode_vbe
+    out = invoke(Routine(real_mode_survey(only={"vbe"}), es_di=Buffer(BLOCK)), backend=backend, **options)
+    block = out.buffers["es_di"]
+    return decode_vbe(answers(block)["vbe"], block)
 
 
 def count_jumps(results):

@@ -5,18 +5,14 @@
     python3 examples/bios/e820.py --backend vm    # SeaBIOS in physcall's QEMU guest, for real
 """
 
-import argparse
-
+import _common
 from physcall.services import E820_TYPES, e820
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--backend", default="emulator")
-    args = ap.parse_args()
-    for base, length, kind in e820(backend=args.backend):
+def show(**options):
+    for base, length, kind in e820(**options):
         print("BIOS-e820: [mem %#018x-%#018x] %s" % (base, base + length - 1, E820_TYPES.get(kind, kind)))
 
 
 if __name__ == "__main__":
-    main()
+    _common.run(show, __doc__)

@@ -4,17 +4,12 @@
     python3 examples/bios/pcibios.py --backend vm
 """
 
-import argparse
-
+import _common
 import physcall
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--backend", default="emulator")
-    args = ap.parse_args()
-    out = physcall.invoke(physcall.interrupt(0x1A, ax=0xB101, edi=0), backend=args.backend)
-    r = out.regs
+def show(**options):
+    r = physcall.invoke(physcall.interrupt(0x1A, ax=0xB101, edi=0), **options).regs
     if r.cf or r.ah != 0 or r.edx != 0x20494350:
         print("no PCI BIOS (CF=%d AH=%02xh EDX=%08xh)" % (r.cf, r.ah, r.edx))
         return
@@ -23,4 +18,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    _common.run(show, __doc__)

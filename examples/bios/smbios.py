@@ -5,16 +5,12 @@
     # compare: xxd /sys/firmware/dmi/tables/smbios_entry_point
 """
 
-import argparse
-
+import _common
 from physcall.services import smbios_entry_point
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--backend", default="emulator")
-    args = ap.parse_args()
-    data = smbios_entry_point(backend=args.backend)
+def show(**options):
+    data = smbios_entry_point(**options)
     if not data:
         print("no SMBIOS entry point in 0xF0000-0xFFFFF")
         return
@@ -22,4 +18,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    _common.run(show, __doc__)
