@@ -144,3 +144,13 @@ def test_dry_run_needs_no_cache(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert '"eax": 639' in proc.stdout and tree(unusable) == []
+
+
+@needs_root
+def test_planted_block_counter_is_refused(xdg):
+    """The dry run's compiled block counter is loaded into the process: the same rule applies."""
+    from physcall.emulator import counter
+    built = counter._build()
+    os.chown(built, NOBODY, NOBODY)
+    with pytest.raises(CacheError, match="compiled block counter .*owned by uid 65534"):
+        counter._build()

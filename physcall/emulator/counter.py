@@ -126,11 +126,11 @@ def _library():
 
 
 def _build():
-    from ..cache import cache_dir
+    from ..cache import cache_dir, trusted_file
     digest = hashlib.sha256(SOURCE.encode()).hexdigest()[:16]
     target = cache_dir("counter") / ("counter-%s.so" % digest)
-    if target.exists():
-        return target
+    if os.path.lexists(target):          # loaded into this process: the cache's trust rule applies
+        return trusted_file(target, "compiled block counter")
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         raise OSError("no C compiler (cc or gcc) on PATH")
@@ -140,8 +140,9 @@ def _build():
             f.write(SOURCE)
         subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", out, src], check=True,
                        capture_output=True, timeout=60)
+        os.chmod(out, 0o755)             # whatever the umask: closed to group and others
         os.replace(out, target)
-    return target
+    return trusted_file(target, "compiled block counter")
 
 
 class BlockCounter:
