@@ -16,13 +16,11 @@ import pathlib
 import struct
 from typing import NamedTuple
 
-from . import abi
+from . import abi, bda
 from .errors import LayoutError
 from .toolchain import load_trampoline
 
 PAGE = abi.PAGE_SIZE
-LOW_LIMIT = 0xA0000            # VGA memory, then option ROMs and the system BIOS up to 1 MiB
-DEFAULT_EBDA = 0x9FC00         # 639 KiB of base memory, what SeaBIOS reports (BDA[0x413])
 MODES = {"real16": abi.MODE_REAL16, "flat32": abi.MODE_FLAT32}
 
 
@@ -118,9 +116,9 @@ def page_tables():
 
 def forbidden_ranges(ebda=None):
     """Physical ranges no segment may cover: page 0, the EBDA up to the ROMs, the ROMs."""
-    ebda = DEFAULT_EBDA if not ebda else ebda
-    return [(0, PAGE, "page 0 (IVT, BDA)"), (ebda & ~(PAGE - 1), LOW_LIMIT, "the EBDA"),
-            (LOW_LIMIT, 0x100000, "VGA memory and the ROMs")]
+    ebda = bda.DEFAULT_EBDA if not ebda else ebda
+    return [(0, PAGE, "page 0 (IVT, BDA)"), (ebda & ~(PAGE - 1), bda.LOW_LIMIT, "the EBDA"),
+            (bda.LOW_LIMIT, 0x100000, "VGA memory and the ROMs")]
 
 
 def batch_segments(layout):

@@ -15,6 +15,7 @@ import re
 import struct
 from typing import NamedTuple, Optional
 
+from . import bda
 from .errors import PreflightError
 
 # Kernels whose return from a preserve-context jump is known (docs/DESIGN.md, "Kernels"): 6.1.y leaves
@@ -150,24 +151,23 @@ def check_legacy_bios(paths=Paths()):
 
 def read_low(paths, addr, size):
     """Bytes of low physical memory through /dev/mem (STRICT_DEVMEM allows the first MiB), or None."""
+    from .snapshot import Memory, SnapshotError
     try:
-        with open(paths("/dev/mem"), "rb", buffering=0) as f:
-            f.seek(addr)
-            data = f.read(size)
-            return data if len(data) == size else None
-    except OSError:
+        mem = Memory(paths("/dev/mem"))
+    except SnapshotError:
         return None
+    try:
+        return mem.read(addr, size)
+    except SnapshotError:
+        return None
+    finally:
+        mem.close()
 
 
 def ebda_base(paths=Paths()):
-    """The EBDA's physical address: BDA word 0x40E (segment), else BDA 0x413 (KiB of base memory)."""
-    bda = read_low(paths, 0x400, 0x100)
-    if bda is None:
-        return None
-    seg, = struct.unpack_from("<H", bda, 0x0E)
-    kib, = struct.unpack_from("<H", bda, 0x13)
-    cands = [a for a in (seg << 4, kib << 10) if 0x80000 <= a < 0xA0000]
-    return min(cands) if cands else None
+    """Where this machine's BIOS memory below 640 KiB begins (physcall.bda.firmware_low), or None."""
+    data = read_low(paths, bda.BDA, 0x100)
+    return None if data is None else bda.firmware_low(data)
 
 
 def kernel_version(release=None):

@@ -27,7 +27,9 @@ def data_dir(name):
                         % (name, PACKAGE / DATA / name, PACKAGE.parent / name))
 
 
+# The directory that holds physcall/: a checkout, or site-packages.  The guest runs commands there.
+ROOT = PACKAGE.parent
 # The repository this physcall runs from, or None for an installed wheel (site-packages is no checkout).
-CHECKOUT = PACKAGE.parent if (PACKAGE.parent / "pyproject.toml").is_file() else None
+CHECKOUT = ROOT if (ROOT / "pyproject.toml").is_file() else None
 CSRC = data_dir("csrc")
 STUBS = data_dir("stubs")

@@ -17,6 +17,7 @@ import logging
 from . import wire
 from .errors import BackendError
 from .outcome import Outcome
+from .resources import ROOT
 
 log = logging.getLogger("physcall")
 
@@ -85,8 +86,7 @@ class Session:
     def run_layout(self, layout, force=False, timeout=120.0):
         """Send the layout to the guest runner; its checked answer becomes the vm backend's Outcomes."""
         calls = [p.call for p in layout.calls]
-        from .vm.guest import CHECKOUT
-        rc, out, err = self.guest.run([self.guest.python, *self.runner], timeout=timeout, cwd=CHECKOUT,
+        rc, out, err = self.guest.run([self.guest.python, *self.runner], timeout=timeout, cwd=str(ROOT),
                                       input=wire.encode_request(layout, force))
         if rc != 0:
             raise BackendError("the guest could not run the batch (exit %d):\n%s\n  serial log: %s"

@@ -3,10 +3,9 @@
 >>> from physcall.emulator import Machine, Firmware, Policy, Report, run
 """
 
-from .firmware import STUB_TRAP_PORT, Firmware, from_devmem, from_elf_core, from_raw
+from .firmware import STUB_TRAP_PORT, Firmware, from_elf_core, from_raw
 from .machine import Machine, run
 from .policy import Policy
 from .report import Report
 
-__all__ = ["Firmware", "Machine", "Policy", "Report", "STUB_TRAP_PORT", "from_devmem",
-           "from_elf_core", "from_raw", "run"]
+__all__ = ["Firmware", "Machine", "Policy", "Report", "STUB_TRAP_PORT", "from_elf_core", "from_raw", "run"]

@@ -85,30 +85,6 @@ def from_raw(path, name=None):
     return Firmware(name or "raw %s" % path, low, snapshot_writable(low))
 
 
-def from_devmem(path="/dev/mem"):
-    """A Firmware from this machine's first MiB, read through ``/dev/mem`` (needs root).
-
-    >>> fw = from_devmem()            # doctest: +SKIP
-    """
-    try:
-        with open(path, "rb", buffering=0) as f:
-            low = _read_exactly(f, LOW_SIZE)
-    except PermissionError as e:
-        raise InputError("cannot read %s (%s): run as root; kernel lockdown (integrity) also forbids "
-                            "it" % (path, e)) from e
-    return Firmware("snapshot %s" % path, low, snapshot_writable(low))
-
-
-def _read_exactly(f, size):
-    out = bytearray()
-    while len(out) < size:
-        chunk = f.read(size - len(out))
-        if not chunk:
-            raise InputError("short read of low memory: %d of %d bytes" % (len(out), size))
-        out += chunk
-    return bytes(out)
-
-
 def from_elf_core(path):
     """A Firmware from an ELF core: a physcall snapshot (``physcall snapshot -o FILE``), QEMU's
     ``dump-guest-memory`` or ``/proc/vmcore``; PT_LOAD segments are placed by p_paddr.

@@ -86,7 +86,7 @@ def refuse_unallowed(layout, reports, allow):
 
 def where(machine, linear=None):
     """(at, linear) of the current instruction: the report's cs:ip/eip text and the address."""
-    at, lin = machine._where()
+    at, lin = machine.where()
     return at, lin if linear is None else linear
 
 
@@ -107,7 +107,7 @@ def port_in(machine, call, port, modelled):
                            % port)
     if call.port_reads == POLL_LIMIT:
         at, lin = where(machine)
-        if machine._in_routine(call, lin) or lin in range(*call.layout.window):
+        if call.in_routine(lin) or lin in range(*call.layout.window):
             pass                                 # the routine's own loop: the exact budget decides
         else:
             waiting(machine, call, "%d port reads" % POLL_LIMIT)

@@ -1,13 +1,15 @@
-"""The machine's hooks (interrupts, ports, forbidden writes, ret sites) and the verdict at the end.
+"""What runs while Unicorn runs (interrupts, ports, forbidden writes, ret sites, sti) and the verdict
+at the end: a :class:`Dispatcher` per Machine, with the state of the current call in a :class:`CallState`.
 
-Each hook works on the state of the current call (``Machine._call``).  A hook that refuses records
-the reason and stops the emulation; an exception raised in a hook is never caught here: the Unicorn
-binding stores it and ``emu_start`` re-raises it (a hook's failure is never lost).
+A hook that refuses records the reason and stops the emulation; an exception raised in a hook is never
+caught here: the Unicorn binding stores it and ``emu_start`` re-raises it (a hook's failure is never
+lost).
 """
 
 import struct
+from collections import deque
 
-from unicorn import UC_ERR_INSN_INVALID
+from unicorn import UC_ERR_INSN_INVALID, UC_HOOK_EDGE_GENERATED, UC_HOOK_INSN, UC_HOOK_INTR
 from unicorn import x86_const as X
 
 from ..regs import IF, TF
@@ -27,13 +29,48 @@ AREAS = ((0x0, 0x400, "the IVT"), (0x400, 0x500, "the BDA"), (0x500, 0xA0000, "l
          (0xF0000, 0x100000, "the system ROM"), (0x100000, 0x110000, "the HMA"))
 
 
+class CallState:
+    """What the hooks know of the call that runs: where it is, what it may write, what it did."""
+
+    def __init__(self, placed, layout, report, allowed, gaps):
+        self.placed, self.layout, self.report = placed, layout, report
+        self.allowed, self.gaps = allowed, gaps
+        self.last_ax = {}               # vector -> AX of its latest dispatch, for unknown leaves
+        self.recent_ports = deque(maxlen=32)   # (port, modelled) of the latest reads: what a loop polls
+        self.port_reads, self.unknown_ports = 0, set()
+        self.stopped = None             # the reason we stopped the emulation ourselves
+
+    def in_routine(self, linear):
+        """True when ``linear`` lies in the user's own routine (not the firmware, not the thunk)."""
+        routine = self.placed.routine
+        return bool(routine) and routine[0] <= linear < routine[1]
+
+
 def area(address):
     """A name for a physical address: ``area(0x10) == 'the IVT'``."""
     return next((name for lo, hi, name in AREAS if lo <= address < hi), "memory above 1 MiB")
 
 
-class Hooks:
-    """Mixed into Machine: everything that runs while Unicorn runs, and the conclusion."""
+class Dispatcher:
+    """The hooks of one Machine.  It uses the machine only through ``uc``, ``read``, ``mark_dirty``,
+    ``where``, ``system_regs`` and its settings (``policy``, ``devices``,
+    ``firmware``, ``budget``, ``trace``); ``call`` is the CallState of the call that runs (None
+    between calls), set by the machine."""
+
+    def __init__(self, machine):
+        self.machine, self.uc = machine, machine.uc
+        self.call = None
+        self.checked_blocks = set()       # (address, bytes, mode) of the blocks already checked
+
+    def install(self):
+        """The hooks that stay for the machine's life; the per-call ones are the machine's to add."""
+        uc = self.uc
+        uc.hook_add(UC_HOOK_INTR, self.on_interrupt)
+        uc.hook_add(UC_HOOK_INSN, self.on_in, None, 1, 0, X.UC_X86_INS_IN)
+        uc.hook_add(UC_HOOK_INSN, self.on_out, None, 1, 0, X.UC_X86_INS_OUT)
+        # Blocks are checked when Unicorn translates and chains them, not each time they run: the
+        # check costs nothing in a loop, and code rewritten at run time is translated (so checked) anew.
+        uc.hook_add(UC_HOOK_EDGE_GENERATED, self.on_edge)
 
     def _stop(self, call, reason):
         call.report.refuse(reason)
@@ -41,9 +78,9 @@ class Hooks:
             call.stopped = reason
         self.uc.emu_stop()
 
-    def _on_interrupt(self, uc, vector, data):
+    def on_interrupt(self, uc, vector, data):
         """Real-mode ``int n``: push FLAGS, CS, IP; clear IF and TF; CS:IP = IVT[n] from memory."""
-        call, (where, lin) = self._call, self._where()
+        call, (where, lin) = self.call, self.machine.where()
         if uc.reg_read(X.UC_X86_REG_CR0) & 1:
             return self._stop(call, "int %02xh at %s in flat32: paging off and no IDT, there is no "
                                     "interrupt to take (call BIOS services from real16)" % (vector, where))
@@ -81,7 +118,7 @@ class Hooks:
         sp = (esp - 6) & 0xFFFF
         at = (ss << 4) + sp
         if not contains(call.allowed, at, 6):
-            self._dirty.append((at, at + 6))
+            self.machine.mark_dirty(at, at + 6)
             return self._stop(call, "interrupt frame written to %#07x (%s) at %04x:%04x: outside the "
                                     "call's stack and writable areas" % (at, self._owner(call, at), cs, ip))
         flags = uc.reg_read(X.UC_X86_REG_EFLAGS)
@@ -90,49 +127,49 @@ class Hooks:
         uc.reg_write(X.UC_X86_REG_EFLAGS, flags & ~(IF | TF))
 
     def _port_refused(self, call, direction, port, size):
-        if self.policy.ports == "refuse" and port not in self.policy.allowed_ports:
+        if self.machine.policy.ports == "refuse" and port not in self.machine.policy.allowed_ports:
             self._stop(call, "port %s %#x (%d bytes) at %s refused by the policy (ports='refuse'; "
                              "add it to Policy(allowed_ports=...))"
-                       % (direction, port, size, self._where()[0]))
+                       % (direction, port, size, self.machine.where()[0]))
             return True
         return False
 
-    def _on_in(self, uc, port, size, data):
+    def on_in(self, uc, port, size, data):
         ones = (1 << (8 * size)) - 1
-        call = self._call
+        call = self.call
         if self._port_refused(call, "in", port, size):
             return ones
-        dev = self.devices.get(port)
+        dev = self.machine.devices.get(port)
         value = (dev.read(port, size) if dev else ones) & ones
         call.report.port("in", port, size, value)
-        hazards.port_in(self, call, port, dev is not None)
+        hazards.port_in(self.machine, call, port, dev is not None)
         return value
 
-    def _on_out(self, uc, port, size, value, data):
-        call = self._call
+    def on_out(self, uc, port, size, value, data):
+        call = self.call
         if port == STUB_TRAP_PORT:         # the stub BIOS names a leaf it has no model for
             vector = value & 0xFF
             call.report.unknown_leaf(vector, call.last_ax.get(vector, 0))
-            hazards.unknown_leaf(self, call, call.report.unknown_leaves[-1]["text"])
+            hazards.unknown_leaf(self.machine, call, call.report.unknown_leaves[-1]["text"])
             return
         if self._port_refused(call, "out", port, size):
             return
         danger = dangerous_out(port, value)
         if danger:
-            return self._stop(call, "out %#x to port %04xh at %s: %s" % (value, port, self._where()[0],
+            return self._stop(call, "out %#x to port %04xh at %s: %s" % (value, port, self.machine.where()[0],
                                                                         danger))
-        dev = self.devices.get(port)
+        dev = self.machine.devices.get(port)
         if dev is not None:
             dev.write(port, size, value)
         call.report.port("out", port, size, value)
-        hazards.port_out(self, call, port, value)
+        hazards.port_out(self.machine, call, port, value)
 
-    def _on_edge(self, uc, cur, prev, data):
+    def on_edge(self, uc, cur, prev, data):
         """Unicorn chained two translated blocks: check those that lie in the batch window for
         privileged instructions.  This sees what really runs, which a front-to-back read of the
         routine's bytes does not (overlapping instructions, code written into a buffer at run time).
         The check may come after the block ran in the emulator: harmless, only the verdict counts."""
-        call = self._call
+        call = self.call
         if call is None or call.stopped:
             return
         lo, hi = call.layout.window
@@ -143,32 +180,32 @@ class Hooks:
     def _check_block(self, call, address, size):
         mode = "flat32" if self.uc.reg_read(X.UC_X86_REG_CR0) & 1 else "real16"
         key = (address, bytes(self.uc.mem_read(address, size)), mode)
-        if key in self._checked_blocks:
+        if key in self.checked_blocks:
             return
-        self._checked_blocks.add(key)
+        self.checked_blocks.add(key)
         found = static_check(key[1], address, mode)
         if found:
             self._stop(call, "privileged or mode-changing instruction executed: %s" % found[0])
 
-    def _on_forbidden_write(self, uc, access, address, size, value, data):
-        self._dirty.append((address, address + size))
-        call = self._call
+    def on_forbidden_write(self, uc, access, address, size, value, data):
+        self.machine.mark_dirty(address, address + size)
+        call = self.call
         if call is None or call.stopped:
             return
         self._stop(call, "write of %d bytes to %#07x (%s) at %s: outside the call's stack, buffers "
                          "and what the firmware owns" % (size, address, self._owner(call, address),
-                                                          self._where()[0]))
+                                                          self.machine.where()[0]))
 
     def _owner(self, call, address):
         lo, hi = call.layout.window
         if lo <= address < hi:
             return "the batch window (none of this call's stack, code or buffers)"
-        return self.firmware.owners.owner(address)
+        return self.machine.firmware.owners.owner(address)
 
-    def _on_ret(self, uc, address, size, data):
+    def on_ret(self, uc, address, size, data):
         """At a ``ret`` of the user's routine: the routine's own return must pop the caller's
         return address; a nested ret may go deeper but only back into the routine's code."""
-        call = self._call
+        call = self.call
         p = call.placed
         if p.mode == "real16":
             ss, sp = uc.reg_read(X.UC_X86_REG_SS) & 0xFFFF, uc.reg_read(X.UC_X86_REG_ESP) & 0xFFFF
@@ -184,9 +221,9 @@ class Hooks:
                          "sp=%#06x)" % (sp, target, expected))
 
     # -- conclusion ---------------------------------------------------------------------------
-    def _conclude(self, call, error, system):
+    def conclude(self, call, error, system):
         report, p = call.report, call.placed
-        where, lin = self._where()
+        where, lin = self.machine.where()
         if error is not None:
             what = "invalid opcode" if error.errno == UC_ERR_INSN_INVALID else "CPU fault (%s)" % error
             report.refuse("%s at %s%s" % (what, where, self._in_what(call, lin)))
@@ -197,22 +234,22 @@ class Hooks:
             report.finish(False, "stopped: " + call.stopped)
         elif lin == SENTINEL:
             self._check_balance(call)
-        elif lin and self.read(lin - 1, 1)[0] == HLT and not self._in_routine(call, lin - 1):
-            hazards.halted(self, call, lin - 1)
-        elif lin and self.read(lin - 1, 1)[0] == HLT:
+        elif lin and self.machine.read(lin - 1, 1)[0] == HLT and not call.in_routine(lin - 1):
+            hazards.halted(self.machine, call, lin - 1)
+        elif lin and self.machine.read(lin - 1, 1)[0] == HLT:
             report.refuse("hlt at %#07x%s: a routine must not halt the CPU"
                           % (lin - 1, self._in_what(call, lin - 1)))
             report.finish(False, "halted")
-        elif not self._in_routine(call, lin) and not contains([call.layout.window], lin, 1):
-            hazards.waiting(self, call)          # a firmware loop: say what it waits on, not refuse
-            report.instructions = self.budget
+        elif not call.in_routine(lin) and not contains([call.layout.window], lin, 1):
+            hazards.waiting(self.machine, call)          # a firmware loop: say what it waits on, not refuse
+            report.instructions = self.machine.budget
         else:
-            report.refuse("no return within %d instructions: last %s" % (self.budget, where))
+            report.refuse("no return within %d instructions: last %s" % (self.machine.budget, where))
             report.finish(False, "budget exhausted")
-            report.instructions = self.budget
+            report.instructions = self.machine.budget
         if report.instructions is None:
-            report.instructions_bound = "<= %d" % self.budget
-        for name, (old, new) in _changes(system, self._system_regs()).items():
+            report.instructions_bound = "<= %d" % self.machine.budget
+        for name, (old, new) in _changes(system, self.machine.system_regs()).items():
             report.refuse("%s changed from %s to %s: privileged or mode-changing instruction" %
                           (name, _hex(old), _hex(new)))
 
@@ -230,10 +267,6 @@ class Hooks:
             report.refuse("stack unbalanced: ret at sp=%#06x (ss=%s), the call was entered with "
                           "sp=%#06x" % (sp, "%04x" % ss if ss is not None else "-", entry[1]))
             report.finish(True, "returned with the stack unbalanced")
-
-    def _in_routine(self, call, lin):
-        p = call.placed
-        return bool(p.routine) and p.routine[0] <= lin < p.routine[1]
 
     def _in_what(self, call, lin):
         p = call.placed

@@ -21,10 +21,8 @@ the CPU does (Intel SDM vol. 3, 20.1.4 "Interrupt and Exception Handling" in rea
 
 import logging
 import struct
-from collections import deque
 
-from unicorn import (UC_ARCH_X86, UC_HOOK_CODE, UC_HOOK_EDGE_GENERATED, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_UNMAPPED,
-                     UC_HOOK_MEM_WRITE, UC_MODE_32, Uc, UcError)
+from unicorn import UC_ARCH_X86, UC_HOOK_CODE, UC_HOOK_MEM_UNMAPPED, UC_HOOK_MEM_WRITE, UC_MODE_32, Uc, UcError
 from unicorn import x86_const as X
 
 from .. import abi
@@ -36,7 +34,7 @@ from ..errors import UsageError
 from .counter import BlockCounter
 from .devices import default_devices
 from .firmware import LOW_SIZE, resolve
-from .hooks import SENTINEL, SENTINEL_CS, SENTINEL_IP, Hooks
+from .hooks import SENTINEL, SENTINEL_CS, SENTINEL_IP, CallState, Dispatcher
 from .policy import Policy, allowed_ranges, ret_sites, static_check, sti_sites
 from .report import Report
 
@@ -63,18 +61,6 @@ EFER = 0xC0000080
 SEG_IDS = tuple((name, getattr(X, "UC_X86_REG_" + name.upper())) for name in SEGS)
 GPR_IDS = tuple((name, getattr(X, "UC_X86_REG_" + name.upper())) for name in GPRS)
 
-class _Call:
-    """Per-call state the hooks need."""
-
-    def __init__(self, placed, layout, report, allowed, gaps):
-        self.placed, self.layout, self.report = placed, layout, report
-        self.allowed, self.gaps = allowed, gaps
-        self.last_ax = {}               # vector -> AX of its latest dispatch, for unknown leaves
-        self.recent_ports = deque(maxlen=32)   # (port, modelled) of the latest reads: what a loop polls
-        self.port_reads, self.unknown_ports = 0, set()
-        self.stopped = None             # the reason we stopped the emulation ourselves
-
-
 def entry_eflags(eflags):
     """The FLAGS a call starts with, on the real jump and here alike (csrc/physcall.h, PC_EFLAGS_MASK).
 
@@ -84,7 +70,7 @@ def entry_eflags(eflags):
     return (eflags & abi.EFLAGS_MASK) | abi.EFLAGS_FIXED
 
 
-class Machine(Hooks):
+class Machine:
     """A reusable emulated PC with ``firmware`` in its first MiB.
 
     >>> m = Machine(stubbios.build())          # doctest: +SKIP
@@ -104,15 +90,9 @@ class Machine(Hooks):
         self._dirty, self._pages, self._write_hooks = [], set(), (None, [])
         self.devices = default_devices()
         self.devices.update(firmware.devices)
-        self._call = None
-        uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
-        uc.hook_add(UC_HOOK_INSN, self._on_in, None, 1, 0, X.UC_X86_INS_IN)
-        uc.hook_add(UC_HOOK_INSN, self._on_out, None, 1, 0, X.UC_X86_INS_OUT)
+        self.hooks = Dispatcher(self)
+        self.hooks.install()
         uc.hook_add(UC_HOOK_MEM_UNMAPPED, self._on_unmapped)
-        # Blocks are checked when Unicorn translates and chains them, not each time they run: the
-        # check costs nothing in a loop, and code rewritten at run time is translated (so checked) anew.
-        uc.hook_add(UC_HOOK_EDGE_GENERATED, self._on_edge)
-        self._checked_blocks = set()
         self._counter = BlockCounter(uc)
         self._load_high()
         self._hook_sti(firmware.low)
@@ -128,7 +108,7 @@ class Machine(Hooks):
                 self.uc.hook_add(UC_HOOK_CODE, self._on_sti, None, at, at)
 
     def _on_sti(self, uc, address, size, data):
-        call = self._call
+        call = self.hooks.call
         if call is not None and not call.stopped and uc.mem_read(address, 1)[0] == STI:
             hazards.on_sti(self, call)
 
@@ -142,7 +122,11 @@ class Machine(Hooks):
         self._map_range(phys, len(data))
         self.uc.mem_write(phys, bytes(data))
         self.uc.ctl_remove_cache(phys, phys + len(data))
-        self._dirty.append((phys, phys + len(data)))
+        self.mark_dirty(phys, phys + len(data))
+
+    def mark_dirty(self, lo, hi):
+        """[lo, hi) may differ from the firmware's pristine copy: the next reset restores it."""
+        self._dirty.append((lo, hi))
 
     def _map_range(self, phys, size):
         for page in range(phys & ~(PAGE - 1), phys + size, PAGE):
@@ -182,7 +166,7 @@ class Machine(Hooks):
         return self._run_batch(layout)
 
     def _run_batch(self, layout):
-        self._checked_blocks = set()
+        self.hooks.checked_blocks = set()
         self.reset()
         self._dirty += [tuple(layout.window), tuple(layout.stack)]
         self._dirty += [(lo, hi) for lo, hi, *_ in self.firmware.writable]
@@ -221,13 +205,13 @@ class Machine(Hooks):
         report = Report(call=_describe(placed), mode=placed.mode, budget=self.budget,
                         firmware=self.firmware.name)
         allowed = allowed_ranges(placed, layout, self.firmware, self.policy)
-        call = self._call = _Call(placed, layout, report, allowed, gaps)
+        call = self.hooks.call = CallState(placed, layout, report, allowed, gaps)
         if placed.routine and self._static_refusal(placed, report):
             return _outcome(placed, placed.regs, self._buffers(placed), report, NOT_RUN)
         self._install_write_hooks(allowed)
         before = self._snapshot(allowed)
         begin = self._enter(placed)
-        system = self._system_regs()
+        system = self.system_regs()
         extra = self._call_hooks(placed)
         try:
             self._counter.run(begin, SENTINEL, self.budget, self._resume_at)
@@ -237,11 +221,11 @@ class Machine(Hooks):
         finally:
             for h in extra:
                 self.uc.hook_del(h)
-            self._call = None
+            self.hooks.call = None
         report.instructions = self._counter.count
         if error is not None:                   # the faulting instruction and the rest of its
-            report.instructions = self._counter.retired_before(self._where()[1], placed.mode)
-        self._conclude(call, error, system)
+            report.instructions = self._counter.retired_before(self.where()[1], placed.mode)
+        self.hooks.conclude(call, error, system)
         if self.trace:
             self._tracer.flush()
         self._diff(before, call)
@@ -264,7 +248,7 @@ class Machine(Hooks):
             return
         for h in handles:
             self.uc.hook_del(h)
-        handles = [self.uc.hook_add(UC_HOOK_MEM_WRITE, self._on_forbidden_write, None, lo, hi - 1)
+        handles = [self.uc.hook_add(UC_HOOK_MEM_WRITE, self.hooks.on_forbidden_write, None, lo, hi - 1)
                    for lo, hi in complement(allowed)]
         self._write_hooks = (allowed, handles)
 
@@ -276,12 +260,12 @@ class Machine(Hooks):
             lo, hi = placed.routine
             code = self.read(lo, hi - lo)
             for at in ret_sites(code, lo, placed.mode):
-                hooks.append(self.uc.hook_add(UC_HOOK_CODE, self._on_ret, None, at, at))
+                hooks.append(self.uc.hook_add(UC_HOOK_CODE, self.hooks.on_ret, None, at, at))
             for at in sti_sites(code, lo, placed.mode):
                 hooks.append(self.uc.hook_add(UC_HOOK_CODE, self._on_sti, None, at, at))
         if self.trace:
             from .trace import Tracer
-            self._tracer = Tracer(self, self._call.report)
+            self._tracer = Tracer(self, self.hooks.call.report)
             hooks.append(self.uc.hook_add(UC_HOOK_CODE, self._tracer.on_code))
         return hooks
 
@@ -314,7 +298,7 @@ class Machine(Hooks):
     def _enter_flat(self):
         """PE on with flat 4 GiB segments.  The GDT is written, loaded and its bytes put back: the
         segment caches keep the descriptors (as the trampoline's own GDT would serve)."""
-        uc, at = self.uc, self._call.layout.stack[0]
+        uc, at = self.uc, self.hooks.call.layout.stack[0]
         saved = self.read(at, len(GDT))
         uc.mem_write(at, GDT)
         uc.reg_write(X.UC_X86_REG_GDTR, (0, at, len(GDT) - 1, 0))
@@ -329,7 +313,8 @@ class Machine(Hooks):
         """Where emu_start resumes the current call: EIP (UC_MODE_32 takes EIP, not linear)."""
         return self.uc.reg_read(X.UC_X86_REG_EIP)
 
-    def _system_regs(self):
+    def system_regs(self):
+        """The system registers a routine must leave alone: CR0/3/4, GDTR, IDTR, EFER."""
         uc = self.uc
         return {"CR0": uc.reg_read(X.UC_X86_REG_CR0), "CR3": uc.reg_read(X.UC_X86_REG_CR3),
                 "CR4": uc.reg_read(X.UC_X86_REG_CR4), "GDTR": uc.reg_read(X.UC_X86_REG_GDTR)[1:3],
@@ -345,7 +330,7 @@ class Machine(Hooks):
     def _buffers(self, placed):
         return {name: self.read(at, size) for name, (at, size) in placed.buffers.items()}
 
-    def _where(self):
+    def where(self):
         """The current cs:ip (real16) or eip (flat32) as text, and the linear address."""
         uc = self.uc
         eip = uc.reg_read(X.UC_X86_REG_EIP) & 0xFFFFFFFF

@@ -21,6 +21,7 @@ an extra stack there (src/malloc.c, "ZoneHigh"/"ZoneLow" in the f-segment).
 import re
 from dataclasses import dataclass, field
 
+from .. import bda
 from ..ranges import complement, merge
 
 LOW_SIZE = 0x100000
@@ -59,10 +60,9 @@ def owners(low, meta):
     e820 = [(e["start"], e["end"], str(e["type"])) for e in meta.get("e820") or []]
     usable = [(lo, hi, kind) for lo, hi, kind in e820 if kind in USABLE]
     firmware = [(0x400, 0x500, "BDA")]
-    ebda = int.from_bytes(low[0x40E:0x410], "little") << 4
-    if 0x80000 <= ebda < 0xA0000:
-        kib = low[ebda] or 1
-        firmware.append((ebda, min(ebda + kib * 1024, 0xA0000), "EBDA at %#07x" % ebda))
+    ebda = bda.ebda_range(low)
+    if ebda:
+        firmware.append((ebda[0], ebda[1], "EBDA at %#07x" % ebda[0]))
     firmware += [(lo, min(hi, 0xA0000), "E820 %s" % kind) for lo, hi, kind in e820
                  if kind not in USABLE and lo < 0xA0000]
     firmware.append((0xA0000, 0xC0000, "VGA RAM"))
@@ -78,12 +78,9 @@ def owners(low, meta):
 def default_owners(low):
     """For firmware without an E820 map (the stub BIOS, a raw image): the same ruling with the PC's
     fixed layout: conventional memory is the kernel's, A0000h-FFFFFh is never RAM the OS gets."""
-    return owners(low, {"e820": [{"start": 0, "end": 0x80000 if _has_ebda(low) else 0x9FC00,
+    ebda = bda.ebda_range(low)
+    return owners(low, {"e820": [{"start": 0, "end": 0x80000 if ebda else bda.DEFAULT_EBDA,
                                   "type": "System RAM"}]})
-
-
-def _has_ebda(low):
-    return 0x80000 <= int.from_bytes(low[0x40E:0x410], "little") << 4 < 0xA0000
 
 
 def _minus(span, ranges):

@@ -38,12 +38,12 @@ import time
 import weakref
 from typing import NamedTuple
 
-from physcall import cache, hostlib, toolchain
+from physcall import cache, hostlib, resources, toolchain
 from physcall.vm import host, initramfs, kernel, payload
 from physcall.vm.errors import GuestError, GuestTimeout
 
 log = logging.getLogger("physcall.vm")
-CHECKOUT = str(pathlib.Path(__file__).resolve().parents[2])  # the directory that holds physcall/
+CHECKOUT = str(resources.ROOT)          # where guest commands run: the directory that holds physcall/
 GRACE = 15.0  # seconds the agent may take beyond a command's own timeout before QEMU is killed
 # The longest agent line the host reads; the guest is not trusted to bound its own output. 64 MiB of
 # base64 is ~48 MiB of stdout, about 3 minutes of the 0.2-0.3 MB/s channel.
