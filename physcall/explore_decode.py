@@ -1,6 +1,6 @@
 """Decoders for ``physcall explore``: the bytes and registers of the survey batch -> a JSON-ready dict.
 
-Top-level keys: ``bios``, ``memory``, ``e820``, ``config_table``, ``apm``, ``vbe``, ``edid``,
+Top-level keys: ``bios``, ``memory``, ``e820``, ``e820_totals`` (bytes per type name), ``config_table``, ``apm``, ``vbe``, ``edid``,
 ``pci_bios``, ``edd``, ``smbios``, ``tables`` (physcall.explore adds ``backend`` and ``jumps``).  Each
 item records the BIOS call that produced it (``"call"``); bytes are hex.
 """
@@ -43,7 +43,8 @@ def decode(real, flat):
     block, copies = real.buffers["es_di"], flat.buffers["edi"]
     fseg, low = copies[ex.FLAT_FSEG:ex.FLAT_LOW], copies[ex.FLAT_LOW:ex.FLAT_ENTRY]
     a = answers(block)
-    return {"bios": bios(fseg), "memory": memory(a), "e820": e820(a["e820"], block),
+    entries = e820(a["e820"], block)
+    return {"bios": bios(fseg), "memory": memory(a), "e820": entries, "e820_totals": e820_totals(entries),
             "config_table": config_table(a["config_table"], block), "apm": apm(a["apm"]),
             "vbe": vbe(a["vbe"], block), "edid": edid(a["edid"], block), "pci_bios": pci_bios(a["pci_bios"]),
             "edd": edd(a, block, low[0x75]), "smbios": smbios(flat, copies[ex.FLAT_ENTRY:]),

@@ -5,8 +5,6 @@
 firmware survey  [emulator, 0 real jumps]
 """
 
-from .explore_decode import e820_totals
-
 
 def render(s):
     out = ["firmware survey  [%s, %d real jump%s]" % (s["backend"], s["jumps"], "" if s["jumps"] == 1 else "s")]
@@ -25,7 +23,7 @@ def render(s):
     section("\nE820        %d entries" % len(s["e820"]))
     for e in s["e820"]:
         section("            %016x-%016x %s" % (e["base"], e["base"] + e["length"] - 1, e["type_name"]))
-    for name, total in e820_totals(s["e820"]).items():
+    for name, total in s["e820_totals"].items():
         section("            total %-10s %10d KiB" % (name, total >> 10))
     c = s["config_table"]
     section("\nconfig      %s" % ("model %02xh submodel %02xh rev %d: %s" % (

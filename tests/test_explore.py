@@ -31,6 +31,7 @@ def test_survey_equals_the_profile(profile):
     assert s["memory"]["int12_kib"] == profile.base_memory_kib
     assert s["memory"]["int11_equipment"] == profile.equipment
     assert [(e["base"], e["length"], e["type"]) for e in s["e820"]] == [m[:3] for m in profile.memory_map]
+    assert s["e820_totals"]["usable"] == sum(m[1] for m in profile.memory_map if m[2] == USABLE)
     assert [(m["mode"], m["width"], m["height"], m["bpp"], m["memory_model"], m["lfb"])
             for m in s["vbe"]["modes"]] == [(v.number, v.width, v.height, v.bpp, v.memory_model, v.lfb)
                                              for v in profile.video_modes]
