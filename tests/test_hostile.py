@@ -230,3 +230,77 @@ def test_ctrl_c_stops_a_dry_run_at_once(tmp_path):
     assert time.monotonic() - sent < 2
     assert proc.returncode == 130 and len(err.strip().splitlines()) == 1, err
     assert "interrupted" in err and "Traceback" not in err
+
+
+# -- routines: ports by effect, control flow by any path ----------------------------------------
+IVT_CALL = "xor ax, ax\nmov es, ax\n%s\npushf\ncall far es:[%#x]\nret"      # int n without `int`
+AT16, AT32 = r"cs:ip [0-9a-f]{4}:[0-9a-f]{4}", r"eip [0-9a-f]{8}"
+ROUTINES = [
+    # (id, mode, source, cause, place, "refused" or a hazard kind)
+    ("cf9-reset", R16, "mov dx, 0xcf9\nmov al, 6\nout dx, al\nret", r"0cf9h.*RST_CPU", AT16, "refused"),
+    ("cf9-reset-32", F32, "mov dx, 0xcf9\nmov al, 0x0e\nout dx, al\nret", r"0cf9h.*RST_CPU", AT32, "refused"),
+    ("cf9-by-word", R16, "mov dx, 0xcf8\nmov ax, 0x0600\nout dx, ax\nret", r"0cf9h", AT16, "refused"),
+    ("kbc-pulse", R16, "mov al, 0xfe\nout 0x64, al\nret", r"8042 command feh pulses", AT16, "refused"),
+    ("kbc-pulse-32", F32, "mov al, 0xf0\nout 0x64, al\nret", r"8042 command f0h pulses", AT32, "refused"),
+    ("kbc-output-reset", R16, "mov al, 0xd1\nout 0x64, al\nmov al, 0xdc\nout 0x60, al\nret",
+     r"output port dch .* resets", AT16, "refused"),
+    ("kbc-output-a20", F32, "mov al, 0xd1\nout 0x64, al\nmov al, 0xdd\nout 0x60, al\nret",
+     r"output port ddh .* A20 off", AT32, "refused"),
+    ("kbc-dd-a20", R16, "mov al, 0xdd\nout 0x64, al\nret", r"8042 command ddh turns A20 off", AT16, "refused"),
+    ("port92-reset", R16, "in al, 0x92\nor al, 1\nout 0x92, al\nret", r"port 92h = 03h .*fast reset", AT16,
+     "refused"),
+    ("port92-a20-off", R16, "in al, 0x92\nand al, 0xfd\nout 0x92, al\nret", r"port 92h = 00h .*A20 off",
+     AT16, "refused"),
+    ("port92-a20-off-32", F32, "mov al, 0\nout 0x92, al\nret", r"port 92h = 00h .*A20 off", AT32, "refused"),
+    ("acpi-pm1a-piix", R16, "mov dx, 0xb004\nmov ax, 0x2000\nout dx, ax\nret", r"PM1 control b004h.*SLP_EN",
+     AT16, "refused"),
+    ("acpi-pm1a-q35-byte", F32, "mov dx, 0x605\nmov al, 0x34\nout dx, al\nret", r"PM1 control 0604h", AT32,
+     "refused"),
+    ("acpi-pm1a-ich", R16, "mov dx, 0x404\nmov ax, 0x3c00 | 0x2000\nout dx, ax\nret", r"SLP_TYP 7",
+     AT16, "refused"),
+    ("int15-a20-off", R16, "mov ax, 0x2400\nint 0x15\nret", r"int 15h handler with ax=2400h.*A20 off",
+     AT16, "refused"),
+    ("int15-a20-off-farcall", R16, "mov bx, 0x2400\n" + IVT_CALL % ("mov ax, bx", 0x15 * 4),
+     r"int 15h handler with ax=2400h", AT16, "refused"),
+    ("int19-farcall", R16, IVT_CALL % ("nop", 0x19 * 4), r"int 19h handler", AT16, "refused"),
+    ("int18-farcall", R16, IVT_CALL % ("nop", 0x18 * 4), r"int 18h handler", AT16, "refused"),
+    ("int19-retf", R16, "xor ax, ax\nmov es, ax\npush word ptr es:[0x66]\npush word ptr es:[0x64]\nretf",
+     r"int 19h handler", AT16, "refused"),
+    ("apm-off-farcall", R16, "mov bx, 0x5307\n" + IVT_CALL % ("mov ax, bx", 0x15 * 4),
+     r"ax=5307h \(APM set power state\)", AT16, "refused"),
+    ("apm-off-int", R16, "mov ax, 0x5307\nmov bx, 1\nmov cx, 3\nint 0x15\nret", r"5307h", AT16, "refused"),
+    ("reset-vector-jmp", R16, "jmp 0xf000:0xfff0", r"reset vector f000:fff0", AT16, "refused"),
+    ("reset-vector-alias", R16, "jmp 0xffff:0x0000", r"reset vector f000:fff0", AT16, "refused"),
+    ("reset-vector-32", F32, "mov eax, 0xfffffff0\njmp eax", r"reset vector fffffff0h", AT32, "refused"),
+    ("reset-vector-32-low", F32, "mov eax, 0xffff0\njmp eax", r"reset vector f000:fff0", AT32, "refused"),
+    ("smi-b2", R16, "xor al, al\nout 0xb2, al\nret", r"port 00b2h", AT16, "smi"),
+    ("smi-b2-32", F32, "mov al, 0x0f\nout 0xb2, al\nret", r"port 00b2h", AT32, "smi"),
+]
+
+
+def _verdict(case):
+    name, mode, source, cause, place, expect = case
+    from physcall import VerificationError
+    start = time.monotonic()
+    try:
+        result = physcall.invoke(physcall.Routine(source, mode=mode))
+    except VerificationError as exc:
+        return "refused", str(exc), time.monotonic() - start
+    hazards = result.report.hazards
+    text = "; ".join("%s at %s: %s" % (h["kind"], h["at"], h["text"]) for h in hazards)
+    return (hazards[0]["kind"] if hazards else "ok"), text, time.monotonic() - start
+
+
+@pytest.mark.parametrize("case", ROUTINES, ids=[c[0] for c in ROUTINES])
+def test_routine_is_refused_or_flagged(case):
+    got, text, took = _verdict(case)
+    assert got == case[5], text
+    assert re.search(case[3], text) and re.search(case[4], text), text
+    assert took < 10
+
+
+def test_port92_reads_back_a20_on_and_an_honest_read_modify_write_passes():
+    for mode in (R16, F32):
+        result = physcall.invoke(physcall.Routine("in al, 0x92\nor al, 2\nout 0x92, al\nin al, 0x92\nret",
+                                                  mode=mode))
+        assert result.report.verdict == "ok" and result.regs.al == 0x02

@@ -16,7 +16,7 @@ from ..regs import IF, TF
 from . import hazards
 from .firmware import STUB_TRAP_PORT
 from ..ranges import contains
-from .policy import dangerous_interrupt, dangerous_out, static_check
+from .policy import dangerous_interrupt, static_check
 
 SENTINEL_CS, SENTINEL_IP = 0xFFFF, 0x0010       # FFFF:0010 = linear 0x100000, where no call goes
 SENTINEL = (SENTINEL_CS << 4) + SENTINEL_IP
@@ -139,11 +139,25 @@ class Dispatcher:
         call = self.call
         if self._port_refused(call, "in", port, size):
             return ones
+        own = self.machine.effects.read(port, size)
         dev = self.machine.devices.get(port)
-        value = (dev.read(port, size) if dev else ones) & ones
+        value = (own if own is not None else dev.read(port, size) if dev else ones) & ones
         call.report.port("in", port, size, value)
-        hazards.port_in(self.machine, call, port, dev is not None)
+        hazards.port_in(self.machine, call, port, own is not None or dev is not None)
         return value
+
+    def on_watch(self, uc, address, size, data):
+        """Control reached a place it must never reach (effects.control_watch), by whatever path."""
+        call = self.call
+        if call is None or call.stopped:
+            return
+        why, leaves = self.machine.watch[address]
+        if leaves is not None:
+            leaf = leaves.get(uc.reg_read(X.UC_X86_REG_EAX) & 0xFFFF)
+            if leaf is None:
+                return
+            why = "%s %s" % (why, leaf)
+        self._stop(call, "control reached %s (at %s)" % (why, self.machine.where()[0]))
 
     def on_out(self, uc, port, size, value, data):
         call = self.call
@@ -154,7 +168,7 @@ class Dispatcher:
             return
         if self._port_refused(call, "out", port, size):
             return
-        danger = dangerous_out(port, value)
+        danger = self.machine.effects.write(port, size, value)
         if danger:
             return self._stop(call, "out %#x to port %04xh at %s: %s" % (value, port, self.machine.where()[0],
                                                                         danger))

@@ -32,6 +32,7 @@ from ..regs import GPRS, SEGS, Regs
 from . import hazards
 from ..errors import UsageError
 from .counter import BlockCounter
+from .effects import PortEffects, control_watch, pm1_ports
 from .devices import default_devices
 from .firmware import LOW_SIZE, resolve
 from .hooks import SENTINEL, SENTINEL_CS, SENTINEL_IP, CallState, Dispatcher
@@ -94,6 +95,10 @@ class Machine:
         self.hooks.install()
         uc.hook_add(UC_HOOK_MEM_UNMAPPED, self._on_unmapped)
         self._counter = BlockCounter(uc)
+        self.effects = PortEffects(pm1_ports(firmware))
+        self.watch = control_watch(firmware.low)
+        for at in self.watch:            # bounded to one address: free until something runs there
+            uc.hook_add(UC_HOOK_CODE, self.hooks.on_watch, None, at, at)
         self._load_high()
         self._hook_sti(firmware.low)
 
@@ -150,6 +155,7 @@ class Machine:
         self._load_high()
         for dev in set(self.devices.values()):
             dev.reset()
+        self.effects.reset()
 
     def _on_unmapped(self, uc, access, address, size, value, data):
         # Memory above 1 MiB exists on first touch and reads as zeros (see the module docstring).

@@ -74,24 +74,6 @@ def _privileged(insn):
     return insn.mnemonic == "mov" and _CONTROL.match(insn.op_str) is not None
 
 
-# What a dry run must never pass on to a real machine: a reset or power-off.  The emulator answers
-# these ports harmlessly, so without this check such a routine would look fine and then reset the
-# host on the kexec backend.
-def dangerous_out(port, value):
-    """Why writing ``value`` to ``port`` would reset or power off a PC, or None.
-
-    >>> dangerous_out(0xCF9, 0x06)
-    'reset control register 0cf9h (bit 2 set): resets the machine'
-    """
-    if port == 0xCF9 and value & 0x04:
-        return "reset control register 0cf9h (bit 2 set): resets the machine"
-    if port == 0x64 and value & 0xF0 == 0xF0 and not value & 0x01:
-        return "keyboard controller command %02xh pulses the CPU reset line" % value
-    if port == 0x92 and value & 0x01:
-        return "port 92h bit 0 (fast reset): resets the CPU"
-    return None
-
-
 def dangerous_interrupt(vector, ax):
     """Why ``int vector`` with AX would reboot or power off the machine, or None (RBIL entries)."""
     if vector == 0x19:
