@@ -2,7 +2,7 @@
  * ffi.dlopen (physcall/hostlib.py): built by the trampoline's gcc into the same cache directory, and
  * carried into the guest with it.  Compiled code instead of bytes in a writable and executable page.
  */
-#include <stdint.h>
+#include "hostlib.h"
 
 /* The TSC, as the trampoline reads it on the other side of the jump (rdtsc, EDX:EAX).  Not rdtscp:
  * the trampoline's stamps are plain rdtsc, and the round trip is compared with them. */

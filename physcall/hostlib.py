@@ -1,8 +1,10 @@
 """The host side's foreign functions, all through cffi (abi.py is the cffi view of csrc/physcall.h).
 
 libc's ``syscall``, ``mlock``, ``munlock`` and ``prctl``; ``struct kexec_segment`` as the kernel's uapi
-header declares it; and the TSC from csrc/hostlib.c, a compiled function in a small shared object that
-physcall.toolchain builds beside the trampoline.  Nothing here maps memory writable and executable.
+header declares it; Unicorn's ``uc_ctl``, ``uc_emu_stop`` and ``uc_hook_add`` for the compiled block
+counter; and libphyscall.so, a small shared object that physcall.toolchain builds beside the
+trampoline (csrc/hostlib.h declares it: the TSC, the block counter).  Nothing here maps memory
+writable and executable.
 
 >>> isinstance(rdtsc(), int), rdtsc() <= rdtsc()
 (True, True)
@@ -13,6 +15,8 @@ import os
 import cffi
 
 from . import toolchain
+from .abi import cdef_text
+from .resources import CSRC
 
 ffi = cffi.FFI()
 ffi.cdef("""
@@ -20,8 +24,12 @@ long syscall(long number, ...);
 int mlock(const void *addr, size_t len);
 int munlock(const void *addr, size_t len);
 int prctl(int option, ...);
-uint64_t physcall_rdtsc(void);
+int uc_ctl(void *uc, int control, ...);
+int uc_emu_stop(void *uc);
+int uc_hook_add(void *uc, size_t *hh, int type, void *callback, void *user_data, uint64_t begin,
+                uint64_t end, ...);
 """)
+ffi.cdef(cdef_text(CSRC / "hostlib.h"))
 _LOADED = {}
 
 
@@ -41,6 +49,15 @@ def helper():
     if "helper" not in _LOADED:
         _LOADED["helper"] = ffi.dlopen(str(toolchain.built_file("libphyscall.so")))
     return _LOADED["helper"]
+
+
+def unicorn(uc):
+    """The library behind a Unicorn binding's ``uc`` (the same one: dlopen finds it loaded), for the
+    functions the compiled counter calls."""
+    if "unicorn" not in _LOADED:
+        from unicorn.unicorn_py3 import unicorn as binding
+        _LOADED["unicorn"] = ffi.dlopen(binding.uclib._name)
+    return _LOADED["unicorn"]
 
 
 def rdtsc():

@@ -147,10 +147,11 @@ def test_dry_run_needs_no_cache(tmp_path):
 
 
 @needs_root
-def test_planted_block_counter_is_refused(xdg):
-    """The dry run's compiled block counter is loaded into the process: the same rule applies."""
-    from physcall.emulator import counter
-    built = counter._build()
+def test_planted_shared_object_is_refused(xdg):
+    """libphyscall.so (the TSC, the dry run's block counter) is loaded into the process: the same rule
+    applies to it as to the trampoline beside it (physcall.hostlib loads it through built_file)."""
+    built = toolchain.built_file("libphyscall.so")
+    assert built.parent == toolchain.build_trampoline().parent
     os.chown(built, NOBODY, NOBODY)
-    with pytest.raises(CacheError, match="compiled block counter .*owned by uid 65534"):
-        counter._build()
+    with pytest.raises(CacheError, match="cached libphyscall.so .*owned by uid 65534"):
+        toolchain.built_file("libphyscall.so")

@@ -1,7 +1,8 @@
 """Exact instruction counting at block cost: the budget as a contract.
 
 Unicorn's own counter (``emu_start(count=)``) runs a helper per instruction: ~35x slower than none.
-Here a block hook written in C (built once with the system's C compiler and cached) adds each
+Here a block hook written in C (csrc/counter.c, in libphyscall.so: physcall.toolchain builds it beside
+the trampoline, physcall.hostlib loads it with cffi) adds each
 translated block's instruction count (``uc_ctl(UC_CTL_TB_REQUEST_CACHE)``, the block Unicorn is about
 to run) to a counter, and stops the emulation *before* a block that would pass the budget: Unicorn
 checks for a stop request at the start of each block, after its block hooks.  The last partial
@@ -14,152 +15,60 @@ reads at the next block.
 
 Without a C compiler the same logic runs as a Python block hook (exact, slower).
 
->>> Counter.fields()[:2]
-['count', 'budget']
+>>> hostlib.ffi.offsetof("struct counter", "budget")
+8
 """
 
-import ctypes
-import hashlib
 import logging
-import os
-import shutil
-import subprocess
-import tempfile
 import threading
 
 from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE
 from unicorn import unicorn_const as UCC
 
+from .. import hostlib
+from ..abi import constants
+from ..resources import CSRC
+from ..disasm import disassembler
+from ..errors import PhyscallError
+
 log = logging.getLogger("physcall.emulator")
 
-STOP_BUDGET, STOP_SIGINT = 1, 2
-
-SOURCE = r"""
-#include <signal.h>
-#include <stdint.h>
-#include <string.h>
-
-typedef struct { uint64_t pc; uint16_t icount; uint16_t size; } uc_tb;
-typedef int (*ctl_fn)(void *uc, int control, ...);
-typedef int (*stop_fn)(void *uc);
-
-struct counter {                 /* physcall/emulator/counter.py: Counter, field for field */
-    uint64_t count, budget, last_pc;
-    uint32_t last_icount, stopped;
-    ctl_fn ctl;
-    stop_fn stop;
-    int32_t request, pad;
-};
-
-static volatile sig_atomic_t interrupted;
-static struct sigaction saved;
-
-static void on_sigint(int sig) { (void)sig; interrupted = 1; }
-
-int physcall_arm(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    interrupted = 0;
-    return sigaction(SIGINT, &sa, &saved);
-}
-
-int physcall_disarm(void)
-{
-    sigaction(SIGINT, &saved, 0);
-    return interrupted;
-}
-
-void physcall_count_block(void *uc, uint64_t address, uint32_t size, void *user)
-{
-    struct counter *c = user;
-    uc_tb tb = {0, 0, 0};
-    (void)size;
-    if (c->stopped)
-        return;
-    if (interrupted) {
-        c->stopped = 2;
-        c->stop(uc);
-        return;
-    }
-    c->ctl(uc, c->request, address, &tb);
-    if (c->count + tb.icount > c->budget) {      /* stop before this block: it would pass */
-        c->stopped = 1;
-        c->stop(uc);
-        return;
-    }
-    c->count += tb.icount;
-    c->last_pc = address;
-    c->last_icount = tb.icount;
-}
-"""
-
-
-class Counter(ctypes.Structure):
-    """The C ``struct counter``."""
-    _fields_ = [("count", ctypes.c_uint64), ("budget", ctypes.c_uint64), ("last_pc", ctypes.c_uint64),
-                ("last_icount", ctypes.c_uint32), ("stopped", ctypes.c_uint32),
-                ("ctl", ctypes.c_void_p), ("stop", ctypes.c_void_p), ("request", ctypes.c_int32),
-                ("pad", ctypes.c_int32)]
-
-    @classmethod
-    def fields(cls):
-        return [name for name, _ in cls._fields_]
-
+_STOPS = constants(CSRC / "hostlib.h")
+STOP_BUDGET, STOP_SIGINT = _STOPS["PC_COUNTER_BUDGET"], _STOPS["PC_COUNTER_SIGINT"]
 
 _LIB = []
 
 
 def _library():
-    """The compiled hook, or None when no C compiler is at hand (then Python does the same)."""
-    if _LIB:
-        return _LIB[0]
-    lib = None
-    try:
-        lib = ctypes.CDLL(str(_build()))
-    except (OSError, subprocess.SubprocessError) as exc:
-        log.debug("block counter in Python (no compiled hook: %s)", exc)
-    _LIB.append(lib)
-    return lib
-
-
-def _build():
-    from ..cache import cache_dir, trusted_file
-    digest = hashlib.sha256(SOURCE.encode()).hexdigest()[:16]
-    target = cache_dir("counter") / ("counter-%s.so" % digest)
-    if os.path.lexists(target):          # loaded into this process: the cache's trust rule applies
-        return trusted_file(target, "compiled block counter")
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        raise OSError("no C compiler (cc or gcc) on PATH")
-    with tempfile.TemporaryDirectory(dir=str(target.parent)) as tmp:
-        src, out = os.path.join(tmp, "counter.c"), os.path.join(tmp, "counter.so")
-        with open(src, "w") as f:
-            f.write(SOURCE)
-        subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", out, src], check=True,
-                       capture_output=True, timeout=60)
-        os.chmod(out, 0o755)             # whatever the umask: closed to group and others
-        os.replace(out, target)
-    return trusted_file(target, "compiled block counter")
+    """libphyscall.so (csrc/counter.c), or None where it cannot be built or found (then Python does
+    the same, slower)."""
+    if not _LIB:
+        try:
+            _LIB.append(hostlib.helper())
+        except PhyscallError as exc:
+            log.debug("block counter in Python (no compiled hook: %s)", " ".join(str(exc).split()))
+            _LIB.append(None)
+    return _LIB[0]
 
 
 class BlockCounter:
     """Counts the instructions a Uc runs, stops it at ``budget``; see the module docstring."""
 
     def __init__(self, uc):
-        from unicorn.unicorn_py3 import unicorn as binding
-        self.uc, self.c = uc, Counter()
-        self.c.ctl = ctypes.cast(binding.uclib.uc_ctl, ctypes.c_void_p).value
-        self.c.stop = ctypes.cast(binding.uclib.uc_emu_stop, ctypes.c_void_p).value
-        self.c.request = (UCC.UC_CTL_IO_READ_WRITE << 30) | (2 << 26) | UCC.UC_CTL_TB_REQUEST_CACHE
+        ffi = hostlib.ffi
+        self.uc, self.c = uc, ffi.new("struct counter *")
+        # unicorn.h's UC_CTL_READ_WRITE(UC_CTL_TB_REQUEST_CACHE, 2): bit 31 set, so negative as an int
+        self.c.request = ffi.cast("int32_t", (UCC.UC_CTL_IO_READ_WRITE << 30) | (2 << 26)
+                                  | UCC.UC_CTL_TB_REQUEST_CACHE)
         self.lib = _library()
         if self.lib is not None:
-            handle = ctypes.c_size_t()
-            fn = ctypes.cast(self.lib.physcall_count_block, ctypes.c_void_p)
-            err = binding.uclib.uc_hook_add(uc._uch, ctypes.byref(handle), UC_HOOK_BLOCK, fn,
-                                            ctypes.byref(self.c), ctypes.c_uint64(1), ctypes.c_uint64(0))
+            engine = hostlib.unicorn(uc)
+            self.c.ctl = ffi.cast("void *", ffi.addressof(engine, "uc_ctl"))
+            self.c.stop = ffi.cast("void *", ffi.addressof(engine, "uc_emu_stop"))
+            handle = ffi.new("size_t *")
+            err = engine.uc_hook_add(ffi.cast("void *", uc._uch.value), handle, UC_HOOK_BLOCK,
+                                     ffi.cast("void *", ffi.addressof(self.lib, "physcall_count_block")),
+                                     self.c, 1, 0)
             if err:
                 raise OSError("uc_hook_add for the block counter failed: %d" % err)
         else:
@@ -215,11 +124,8 @@ class BlockCounter:
         c = self.c
         if not c.last_icount or not c.last_pc <= linear < c.last_pc + 16 * c.last_icount:
             return c.count
-        import capstone
-        md = capstone.Cs(capstone.CS_ARCH_X86,
-                         capstone.CS_MODE_16 if mode == "real16" else capstone.CS_MODE_32)
         code = bytes(self.uc.mem_read(c.last_pc, 16 * c.last_icount))
-        for index, insn in enumerate(md.disasm(code, c.last_pc)):
+        for index, insn in enumerate(disassembler(mode).disasm(code, c.last_pc)):
             if insn.address == linear and index < c.last_icount:
                 return c.count - c.last_icount + index
         return c.count

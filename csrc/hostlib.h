@@ -1,0 +1,34 @@
+/* hostlib.h - what libphyscall.so (csrc/hostlib.c, csrc/counter.c) exports to the host side.
+ *
+ * physcall/hostlib.py hands the text between the cdef markers to cffi, so the C code and Python
+ * read one declaration of each function and of struct counter.
+ */
+#ifndef PHYSCALL_HOSTLIB_H
+#define PHYSCALL_HOSTLIB_H
+
+#include <stdint.h>
+
+/* cdef-begin */
+/* The TSC (rdtsc), as the trampoline stamps it on the other side of the jump. */
+uint64_t physcall_rdtsc(void);
+
+/* The emulator's block counter (physcall/emulator/counter.py): Unicorn runs physcall_count_block
+ * before each translated block; it adds the block's instruction count and stops the emulation before
+ * a block that would pass the budget, or at once after Ctrl-C. */
+#define PC_COUNTER_BUDGET 1
+#define PC_COUNTER_SIGINT 2
+
+struct counter {
+    uint64_t count, budget, last_pc;
+    uint32_t last_icount, stopped;      /* stopped: PC_COUNTER_BUDGET or PC_COUNTER_SIGINT */
+    void *ctl;                          /* uc_ctl */
+    void *stop;                         /* uc_emu_stop */
+    int32_t request, pad;               /* the uc_ctl request for UC_CTL_TB_REQUEST_CACHE */
+};
+
+int physcall_arm(void);                 /* SIGINT sets a flag the hook reads, while Unicorn runs */
+int physcall_disarm(void);              /* the old handler back; 1 if Ctrl-C came meanwhile */
+void physcall_count_block(void *uc, uint64_t address, uint32_t size, void *user);
+/* cdef-end */
+
+#endif /* PHYSCALL_HOSTLIB_H */
