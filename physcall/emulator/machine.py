@@ -147,8 +147,7 @@ class Machine:
     def reset(self):
         """Back to the firmware's pristine state: restore what may have changed, drop pages above."""
         for lo, hi in merge((max(lo, 0), min(hi, HMA_END)) for lo, hi in self._dirty if lo < HMA_END):
-            self.uc.mem_write(lo, self._pristine[lo:hi])
-            self.uc.ctl_remove_cache(lo, hi)
+            self._restore(lo, hi)
         for lo, hi in merge((p, p + PAGE) for p in self._pages):
             self.uc.mem_unmap(lo, hi - lo)
         self._dirty, self._pages = [], set()
@@ -156,6 +155,21 @@ class Machine:
         for dev in set(self.devices.values()):
             dev.reset()
         self.effects.reset()
+
+    def _restore(self, lo, hi):
+        """Put back the pages of [lo, hi) that differ from the pristine copy, and drop only their
+        translations: a snapshot's firmware-owned range (C0000h-FFFFFh) holds the firmware's code,
+        whose translations stay warm when its variables are all that changed."""
+        if hi <= 0xA0000:                      # conventional memory: the batch is rewritten anyway
+            self.uc.mem_write(lo, self._pristine[lo:hi])
+            self.uc.ctl_remove_cache(lo, hi)
+            return
+        now = bytes(self.uc.mem_read(lo, hi - lo))
+        for a in range(lo, hi, PAGE):
+            b = min(hi, (a & ~(PAGE - 1)) + PAGE)
+            if now[a - lo:b - lo] != self._pristine[a:b]:
+                self.uc.mem_write(a, self._pristine[a:b])
+                self.uc.ctl_remove_cache(a, b)
 
     def _on_unmapped(self, uc, access, address, size, value, data):
         # Memory above 1 MiB exists on first touch and reads as zeros (see the module docstring).
