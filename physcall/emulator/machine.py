@@ -89,7 +89,7 @@ class Machine:
         self._pristine = firmware.low + bytes(HMA_END - LOW_SIZE)
         uc.mem_write(0, self._pristine)
         self._dirty, self._pages, self._write_hooks = [], set(), (None, [])
-        self.devices = default_devices()
+        self.devices = default_devices(firmware.meta)
         self.devices.update(firmware.devices)
         self.hooks = Dispatcher(self)
         self.hooks.install()
