@@ -1,12 +1,14 @@
 """Round trip of a real kexec jump, in physcall's QEMU guest: the floor (an image with no call), one
-call (int 12h), a batch of 64 calls and the whole `physcall explore` survey; TSC-based, one guest, one
-run, interleaved so drift hits all four.
+call that only returns (what a batch costs before any BIOS work), one call (int 12h), a batch of 64
+calls and the whole `physcall explore` survey; TSC-based, one guest, one run, interleaved so drift hits
+all of them.
 
     python3 bench/bench_jump.py [-n 30]
 
 Prints min and median TSC cycles of reboot(LINUX_REBOOT_CMD_KEXEC) (the kexec_load is not timed) and
 the ratios the design asks for: one call within 1.25x the floor, 64 calls within 1.5x one call, the
-explore survey (one batch: ~20 calls, VBE's ~90 mode queries, ~110 KiB of results) within 1.3x the floor.
+explore survey (one batch of two calls: ~30 BIOS services, VBE's ~90 mode queries, ~140 KiB of results)
+within 1.3x the floor.
 The jumps happen only inside the guest (it refuses without physcall.guest=1 on its command line).
 """
 
@@ -24,10 +26,11 @@ TARGETS = {("one", "floor"): 1.25, ("sixty_four", "one"): 1.5, ("explore", "floo
 
 
 def layouts():
-    from physcall.call import interrupt
+    from physcall.call import Routine, interrupt
     from physcall.explore import survey_calls
     from physcall.layout import Layout, lay_out
     return {"floor": Layout(regions=[], calls=[], stack=None),
+            "empty": lay_out([Routine("ret")]),
             "one": lay_out([interrupt(0x12)]),
             "sixty_four": lay_out([interrupt(0x12)] * 64),
             "explore": lay_out([call for _, call in survey_calls()])}
@@ -76,7 +79,7 @@ def in_guest(n, gap):
 
 def report(data):
     rows = {}
-    for name in ("floor", "one", "sixty_four", "explore"):
+    for name in ("floor", "empty", "one", "sixty_four", "explore"):
         r, i = data["round_trip"][name], data["in_image"][name]
         rows[name] = (min(r), statistics.median(r), min(i), statistics.median(i))
     print("%-11s %14s %14s %14s %14s" % ("", "round min", "round median", "image min", "image median"))
