@@ -14,7 +14,7 @@ import sys
 
 from . import call as calls_mod
 from .errors import CallError, InputError, PhyscallError
-from .invoke import BACKENDS, invoke, normalize_backend
+from .invoke import ALIASES, BACKENDS, invoke, normalize_backend
 from .regs import CF, DF, FIELDS, IF, OF, PF, SF, ZF, AF
 
 
@@ -86,8 +86,7 @@ def _common(p):
     p.add_argument("regs", nargs="*", metavar="REG=VALUE", help="e.g. eax=0xe820 es=0 ah=0x4f")
     p.add_argument("--buffer", action="append", default=[], metavar="PAIR=SIZE",
                    help="a buffer for a register pair (es_di=24) or, in flat32, a register (edi=4096)")
-    p.add_argument("--backend", default="emulator", help="one of %s (default emulator)" % ", ".join(BACKENDS))
-    p.add_argument("--yes", action="store_true", help="confirm a real jump on this machine (kexec backend)")
+    add_backend_options(p)
     p.add_argument("--force", action="store_true", help="replace a kexec image someone else loaded")
     p.add_argument("--no-verify", action="store_true", help="skip the dry run before a real jump")
     p.add_argument("--budget", type=_int, help="dry-run instruction budget")
@@ -100,17 +99,24 @@ def _common(p):
     add_firmware_option(p)
 
 
+def add_backend_options(p):
+    """``--backend`` (a name or alias, normalised by invoke.normalize_backend) and ``--yes``."""
+    p.add_argument("--backend", default="emulator", help="one of %s (default emulator; aliases: %s)"
+                   % (", ".join(BACKENDS), ", ".join(sorted(ALIASES))))
+    p.add_argument("--yes", action="store_true", help="confirm a real jump on this machine (kexec backend)")
+
+
 def add_firmware_option(p):
-    """``--firmware stub|devmem|FILE``: what the dry run runs (shared by int, run and build)."""
+    """``--firmware stub|devmem|FILE``: what the dry run runs (shared by int, run, build, explore)."""
     p.add_argument("--firmware", metavar="stub|devmem|FILE",
                    help="the firmware the dry run runs: the stub BIOS, this machine's memory (root), or "
                         "a snapshot file from `physcall snapshot` / `physcall vm snapshot`")
 
 
 def _plugins(sub):
-    """Subcommands that live beside their subsystems (vm, check, build)."""
-    from . import cli_more
-    cli_more.register(sub)
+    """The commands about a machine and its firmware (physcall/cli_machine.py)."""
+    from . import cli_machine
+    cli_machine.register(sub)
 
 
 def _int(text):

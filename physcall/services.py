@@ -141,9 +141,31 @@ def read_far(segment, offset, size, backend="emulator", **options):
     return _read_far(backend, options, [(segment, offset, size)])[0]
 
 
+# One copy moves at most this much: rep movsb in real mode counts with CX and walks SI/DI in 64 KiB
+# segments, so 64 KiB or more in one call would copy nothing (CX = 0) or wrap.
+FAR_CHUNK = 0x8000
+
+
 def _read_far(backend, options, spans):
-    calls = [Routine(COPY_FAR, ax=seg, esi=off, ecx=size, es_di=Buffer(size)) for seg, off, size in spans]
-    return [r.buffers["es_di"] for r in invoke(calls, backend=backend, **options)]
+    pieces = [_far_pieces(*span) for span in spans]
+    calls = [Routine(COPY_FAR, ax=seg, esi=off, ecx=size, es_di=Buffer(size))
+             for span in pieces for seg, off, size in span]
+    data = iter(r.buffers["es_di"] for r in invoke(calls, backend=backend, **options))
+    return [b"".join(next(data) for _ in span) for span in pieces]
+
+
+def _far_pieces(segment, offset, size):
+    """``(segment, offset, size)`` copies of at most FAR_CHUNK bytes covering the span, each with a
+    normalised segment:offset (up to FFFF:xxxx, which reaches just past 1 MiB).
+
+    >>> _far_pieces(0xF000, 0, 0x10000)
+    [(61440, 0, 32768), (63488, 0, 32768)]
+    """
+    linear, out = (segment << 4) + offset, []
+    for at in range(linear, linear + size, FAR_CHUNK):
+        seg = min(at >> 4, 0xFFFF)
+        out.append((seg, at - (seg << 4), min(FAR_CHUNK, linear + size - at)))
+    return out
 
 
 # SMBIOS 3.x section 5.2: the 32-bit entry point "_SM_" (or the 64-bit "_SM3_") sits on a 16-byte

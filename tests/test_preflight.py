@@ -87,10 +87,16 @@ def test_ebda_from_bda(tmp_path):
     assert preflight.ebda_base(paths) == 0x9FC00
 
 
-def test_no_confirmation_is_refused_before_anything():
+def test_no_confirmation_is_refused_before_anything(monkeypatch):
     called = []
+    for name in ("syscall", "kexec_load", "reboot_kexec", "Mailbox", "JumpLock"):
+        monkeypatch.setattr(kexec, name, lambda *a, _name=name, **k: called.append(_name))
+    monkeypatch.setattr(kexec.preflight, "require", lambda *a, **k: called.append("preflight"))
     with pytest.raises(ConfirmationRequired):
         kexec.run_kexec(object(), confirm=False)
     with pytest.raises(ConfirmationRequired):
         kexec.run_kexec(object(), confirm="yes")             # only True confirms
-    assert not called
+    assert called == []
+    with pytest.raises(TypeError):                           # the recorder itself works: confirmed,
+        kexec.run_kexec(object(), confirm=True)              # it reaches the pre-flight, lock, ...
+    assert called[:2] == ["preflight", "JumpLock"]

@@ -262,3 +262,14 @@ def test_default_modes_are_seabios_modes():
     real = bytes.fromhex(ORACLE["V4F00B"][0])
     words = struct.unpack_from("<111H", real, 0x22)
     assert [m.number for m in Profile.default().video_modes] == list(words[:words.index(0xFFFF)])
+
+
+@pytest.mark.parametrize("segment, offset, size", [(0xF000, 0, 0x10000), (0xE000, 0x10, 0x18000),
+                                                  (0x40, 0x13, 2), (0xFFFF, 0x0, 0x10)])
+def test_read_far_copies_any_size_byte_for_byte(segment, offset, size):
+    """64 KiB and more used to come back as zeros (rep movsb counts with CX); the oracle is the
+    firmware image the dry run ran on."""
+    from physcall.services import read_far
+    low = stubbios.build().low + bytes(0x10000)           # FFFF:xxxx reaches the HMA (zeros here)
+    at = (segment << 4) + offset
+    assert read_far(segment, offset, size) == low[at:at + size]

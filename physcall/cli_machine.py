@@ -1,13 +1,15 @@
-"""Subcommands that belong to subsystems: ``vm``, ``check``, ``build``.
-
-Each is registered only if its subsystem imports, so a missing optional piece names itself instead
-of breaking the whole command.
+"""The commands about a machine and its firmware: ``check`` (can it jump?), ``build`` (an image for
+it), ``snapshot`` (its low memory and tables), ``explore`` (a survey of its BIOS); ``vm`` comes from
+physcall/vm/cli.py.  physcall/cli.py holds the parser and the commands that run calls (``int``,
+``run``, ``asm``).  Each command imports its subsystem when it runs, so ``physcall --help`` stays fast.
 """
 
 import json
 import sys
 
+from .cli import add_backend_options, add_firmware_option
 from .errors import InputError
+from .invoke import normalize_backend
 
 
 def register(sub):
@@ -19,10 +21,7 @@ def register(sub):
 
 
 def _register_vm(sub):
-    try:
-        from .vm import cli as vm_cli
-    except ImportError:
-        return
+    from .vm import cli as vm_cli
     vm_cli.add_subparsers(sub)
 
 
@@ -38,7 +37,6 @@ def _register_build(sub):
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--mode", default="real16", choices=("real16", "flat32"))
     p.add_argument("--json", action="store_true")
-    from .cli import add_firmware_option
     add_firmware_option(p)
     p.set_defaults(func=_cmd_build)
 
@@ -54,9 +52,8 @@ def _register_snapshot(sub):
 def _register_explore(sub):
     p = sub.add_parser("explore", help="survey the firmware in one batch (one real jump): E820, VBE modes, "
                                        "EDID, SMBIOS, EDD, PCI BIOS, APM, tables")
-    p.add_argument("--backend", default="emulator", help="emulator (default), kexec or vm")
-    p.add_argument("--yes", action="store_true", help="confirm a real jump on this machine (kexec backend)")
-    p.add_argument("--firmware", metavar="stub|devmem|FILE", help="the firmware the dry run runs")
+    add_backend_options(p)
+    add_firmware_option(p)
     p.add_argument("--json", action="store_true", help="print JSON only")
     p.set_defaults(func=_cmd_explore)
 
@@ -64,10 +61,11 @@ def _register_explore(sub):
 def _cmd_explore(args):
     from .explore import explore
     from .explore_table import render
+    backend = normalize_backend(args.backend)
     options = {"firmware": args.firmware} if args.firmware else {}
-    if args.backend not in ("emulator", "emu"):
+    if backend != "emulator":
         options["confirm"] = args.yes
-    survey = explore(backend=args.backend, **options)
+    survey = explore(backend=backend, **options)
     print(json.dumps(survey) if args.json else render(survey))
     return 0
 
