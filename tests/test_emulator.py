@@ -189,11 +189,15 @@ def test_unmodelled_port_reads_all_ones_and_policy_can_refuse():
 
 
 def test_unknown_leaf_from_the_stub_trap_port(machine):
+    """Unknown to the stub: refused, unless a read-only service (then an unknown-leaf hazard)."""
     out = one(machine, interrupt(0x15, ax=0xE8FF))
-    assert out.report.verdict == "ok"
+    assert out.report.verdict == "refused" and "int 15h ax=e8ffh at 2000:0000" in reasons(out)
     assert [u["text"] for u in out.report.unknown_leaves] == ["unknown leaf int 15h ax=e8ffh"]
     assert out.regs.cf and out.regs.ah == 0x86
     assert all(p["port"] != 0x0EE0 for p in out.report.ports)
+    from physcall.emulator import stubbios
+    out = one(Machine(stubbios.build()), interrupt(0x14, ah=0x03))   # serial port status: read-only
+    assert out.report.verdict == "ok" and [h["kind"] for h in out.report.hazards] == ["unknown-leaf"]
 
 
 def test_budget_exhaustion_counts_the_budget():

@@ -258,7 +258,7 @@ ROUTINES = [
      "refused"),
     ("acpi-pm1a-ich", R16, "mov dx, 0x404\nmov ax, 0x3c00 | 0x2000\nout dx, ax\nret", r"SLP_TYP 7",
      AT16, "refused"),
-    ("int15-a20-off", R16, "mov ax, 0x2400\nint 0x15\nret", r"int 15h handler with ax=2400h.*A20 off",
+    ("int15-a20-off", R16, "mov ax, 0x2400\nint 0x15\nret", r"int 15h ax=2400h turns A20 off",
      AT16, "refused"),
     ("int15-a20-off-farcall", R16, "mov bx, 0x2400\n" + IVT_CALL % ("mov ax, bx", 0x15 * 4),
      r"int 15h handler with ax=2400h", AT16, "refused"),
@@ -273,6 +273,34 @@ ROUTINES = [
     ("reset-vector-alias", R16, "jmp 0xffff:0x0000", r"reset vector f000:fff0", AT16, "refused"),
     ("reset-vector-32", F32, "mov eax, 0xfffffff0\njmp eax", r"reset vector fffffff0h", AT32, "refused"),
     ("reset-vector-32-low", F32, "mov eax, 0xffff0\njmp eax", r"reset vector f000:fff0", AT32, "refused"),
+    # services that write, by their parameters; leaves the stub does not model
+    ("int13-write", R16, "mov ax, 0x0301\nmov cx, 1\nmov dx, 0x80\nxor bx, bx\nint 0x13\nret",
+     r"int 13h ah=03h \(write sectors\) writes to drive 80h", AT16, "refused"),
+    ("int13-ext-write", R16, "mov ax, 0x4300\nmov dl, 0x80\nmov si, pkt\nint 0x13\nret\npkt: .fill 16, 1, 0",
+     r"ah=43h \(extended write\)", AT16, "refused"),
+    ("int13-write-farcall", R16, "mov cx, 1\nmov dx, 0x80\nmov bx, 0x0301\n"
+     + IVT_CALL % ("mov ax, bx", 0x13 * 4), r"ah=03h \(write sectors\)", AT16, "refused"),
+    ("int13-read-into-ivt", R16, "xor bx, bx\nmov es, bx\nmov ax, 0x0201\nmov cx, 1\nmov dx, 0x80\n"
+     "int 0x13\nret", r"ah=02h \(read 1 sectors\) would write 0x0-0x200", AT16, "refused"),
+    ("int13-ext-read-high", R16, "mov ah, 0x42\nmov dl, 0x80\nmov si, pkt\nint 0x13\nret\n"
+     "pkt: .byte 16, 0\n.word 8, 0xffff, 0xffff\n.long 0, 0\n.long 0x100000, 0",
+     r"ah=42h \(extended read of 8 sectors\) would write 0x100000-0x101000", AT16, "refused"),
+    ("int15-move-into-ivt", R16, "push cs\npop es\nmov si, gdt\nmov cx, 8\nmov ah, 0x87\nint 0x15\nret\n"
+     "gdt: .fill 16, 1, 0\n.word 0xffff, 0x0000\n.byte 0x10, 0x93, 0, 0\n.word 0xffff, 0x0000\n"
+     ".byte 0x00, 0x93, 0, 0\n.fill 16, 1, 0", r"ah=87h \(block move of 8 words\) would write 0x0-0x10",
+     AT16, "refused"),
+    ("int15-move-farcall", R16, "push cs\npop es\nmov si, gdt\nmov cx, 8\nmov bx, 0x8700\n"
+     + IVT_CALL.replace("xor ax, ax\nmov es, ax", "xor ax, ax\nmov ds, ax").replace("es:[", "ds:[")
+     % ("mov ax, bx", 0x15 * 4) + "\ngdt: .fill 24, 1, 0\n.word 0xffff, 0x0000\n.byte 0x00, 0x93, 0, 0\n"
+     ".fill 16, 1, 0", r"ah=87h .* would write 0x0-0x10", AT16, "refused"),
+    ("stub-unknown-leaf-15", R16, "mov ax, 0xe8ff\nint 0x15\nret", r"int 15h ax=e8ffh at 2000:[0-9a-f]{4}: "
+     "the stub BIOS has no model", r"2000:", "refused"),
+    ("stub-unknown-leaf-10", R16, "mov ax, 0x4f3f\nint 0x10\nret", r"int 10h ax=4f3fh .* no model",
+     r"2000:", "refused"),
+    ("stub-unknown-leaf-16", R16, "mov ah, 0x77\nint 0x16\nret", r"int 16h ax=77..h .* not a read-only",
+     r"2000:", "refused"),
+    ("stub-read-only-leaf", R16, "mov ah, 0x03\nxor dx, dx\nint 0x14\nret", r"unknown leaf int 14h",
+     AT16, "unknown-leaf"),
     ("smi-b2", R16, "xor al, al\nout 0xb2, al\nret", r"port 00b2h", AT16, "smi"),
     ("smi-b2-32", F32, "mov al, 0x0f\nout 0xb2, al\nret", r"port 00b2h", AT32, "smi"),
 ]

@@ -13,6 +13,7 @@ import struct
 import pytest
 
 import physcall
+from physcall.layout import lay_out
 from physcall import Buffer, interrupt
 from physcall.emulator import stubbios
 from physcall.emulator.profile import Disk, Profile, VideoMode
@@ -104,10 +105,12 @@ def test_system_configuration_table():
 
 
 def test_unknown_leaf_sets_cf_ah86_and_is_reported():
+    """The stub's answer to a leaf it does not model; the dry run refuses the call (leaves.py)."""
+    from physcall.emulator import machine
     for vector, ax in ((0x15, 0xE8FF), (0x10, 0x4F3F), (0x13, 0x5500), (0x16, 0x7700), (0x1A, 0x0F00), (0x14, 0)):
-        r = run(interrupt(vector, ax=ax, ebx=0x1234, ecx=0x5678))
+        [r] = machine.run(lay_out(interrupt(vector, ax=ax, ebx=0x1234, ecx=0x5678)), firmware=stubbios.build())
         assert r.regs.cf and r.regs.ah == 0x86 and (r.regs.bx, r.regs.cx) == (0x1234, 0x5678)
-        assert "unknown leaf int %02xh" % vector in str(r.report)
+        assert "unknown leaf int %02xh" % vector in str(r.report) and r.report.verdict == "refused"
     assert oracle("E8FF")["cf"] and oracle("E8FF")["eax"] >> 8 & 0xFF == 0x86
 
 

@@ -105,9 +105,12 @@ def pm1_ports(firmware):
 
 
 def control_watch(low):
-    """{linear address: (why, {AX: why} or None)} of the places control must not reach, from the
-    firmware's IVT (``low`` is its first MiB).  A handler that other vectors share (a default
-    ``iret``) is not watched: reaching it proves nothing; ``int 18h``/``19h`` are refused anyway."""
+    """{linear address: [check(machine, call) -> why or None]}: the places control must not reach,
+    and the service entries whose parameters are checked (physcall/emulator/leaves.py), from the
+    firmware's IVT (``low`` is its first MiB).  A handler other vectors share (a default ``iret``) is
+    not watched: reaching it proves nothing (``int 18h``/``19h`` and AX=5307h are refused at the
+    ``int`` anyway)."""
+    from .leaves import disk_check, move_check
     entries = [struct.unpack_from("<HH", low, 4 * v) for v in range(256)]
 
     def handler(vector):
@@ -116,13 +119,31 @@ def control_watch(low):
         off, seg = entries[vector]
         return (seg << 4) + off
 
-    watch = {0xFFFF0: ("the reset vector f000:fff0: resets the machine", None),
-             0xFFFFFFF0: ("the reset vector fffffff0h: resets the machine", None)}
-    watch.setdefault(handler(0x19), ("the int 19h handler (bootstrap loader): reboots", None))
-    watch.setdefault(handler(0x18), ("the int 18h handler (boot failure / ROM BASIC): does not "
-                                     "return", None))
-    watch.setdefault(handler(0x15), ("the int 15h handler", {
+    watch = {}
+
+    def add(address, check):
+        if address is not None:
+            watch.setdefault(address, []).append(check)
+
+    add(0xFFFF0, _always("the reset vector f000:fff0: resets the machine"))
+    add(0xFFFFFFF0, _always("the reset vector fffffff0h: resets the machine"))
+    add(handler(0x19), _always("the int 19h handler (bootstrap loader): reboots"))
+    add(handler(0x18), _always("the int 18h handler (boot failure / ROM BASIC): does not return"))
+    add(handler(0x15), _with_ax("the int 15h handler", {
         0x5307: "with ax=5307h (APM set power state): suspends or powers off the machine",
         0x2400: "with ax=2400h: " + A20_OFF}))
-    watch.pop(None, None)
+    add(handler(0x15), move_check)
+    add(handler(0x13), disk_check)
     return watch
+
+
+def _always(why):
+    return lambda machine, call: "control reached " + why
+
+
+def _with_ax(what, leaves):
+    def check(machine, call):
+        from unicorn import x86_const as X
+        leaf = leaves.get(machine.uc.reg_read(X.UC_X86_REG_EAX) & 0xFFFF)
+        return "control reached %s %s" % (what, leaf) if leaf else None
+    return check

@@ -16,6 +16,7 @@ from ..regs import IF, TF
 from . import hazards
 from .firmware import STUB_TRAP_PORT
 from ..ranges import contains
+from .leaves import SERVICE_CHECKS, read_only
 from .policy import dangerous_interrupt, static_check
 
 SENTINEL_CS, SENTINEL_IP = 0xFFFF, 0x0010       # FFFF:0010 = linear 0x100000, where no call goes
@@ -93,6 +94,8 @@ class Dispatcher:
         cs, ip = uc.reg_read(X.UC_X86_REG_CS) & 0xFFFF, uc.reg_read(X.UC_X86_REG_EIP) & 0xFFFF
         ax = uc.reg_read(X.UC_X86_REG_EAX) & 0xFFFF
         danger = dangerous_interrupt(vector, ax)
+        for check in SERVICE_CHECKS.get(vector, ()):
+            danger = danger or check(self.machine, call)
         if danger:
             return self._stop(call, "%s (at %s)" % (danger, where))
         call.report.interrupt(vector, ax, cs, (ip - length) & 0xFFFF)
@@ -151,19 +154,25 @@ class Dispatcher:
         call = self.call
         if call is None or call.stopped:
             return
-        why, leaves = self.machine.watch[address]
-        if leaves is not None:
-            leaf = leaves.get(uc.reg_read(X.UC_X86_REG_EAX) & 0xFFFF)
-            if leaf is None:
-                return
-            why = "%s %s" % (why, leaf)
-        self._stop(call, "control reached %s (at %s)" % (why, self.machine.where()[0]))
+        for check in self.machine.watch[address]:
+            why = check(self.machine, call)
+            if why:
+                return self._stop(call, "%s (at %s)" % (why, self.machine.where()[0]))
 
     def on_out(self, uc, port, size, value, data):
         call = self.call
         if port == STUB_TRAP_PORT:         # the stub BIOS names a leaf it has no model for
             vector = value & 0xFF
-            call.report.unknown_leaf(vector, call.last_ax.get(vector, 0))
+            ax = call.last_ax.get(vector)
+            call.report.unknown_leaf(vector, ax or 0)
+            if ax is None or not read_only(vector, ax):
+                site = next((i["at"] for i in reversed(call.report.interrupts) if i["vector"] == vector),
+                            self.machine.where()[0])
+                # refused, but the stub's answer (CF=1, AH=86h) runs on: it is harmless, and shown
+                return call.report.refuse(
+                    "int %02xh ax=%s at %s: the stub BIOS has no model of this leaf and it is not a "
+                    "read-only service (physcall/emulator/leaves.py): what the real firmware does with "
+                    "it is unknown" % (vector, "%04xh" % ax if ax is not None else "?", site))
             hazards.unknown_leaf(self.machine, call, call.report.unknown_leaves[-1]["text"])
             return
         if self._port_refused(call, "out", port, size):

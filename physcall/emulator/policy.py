@@ -80,6 +80,8 @@ def dangerous_interrupt(vector, ax):
         return "int 19h is the bootstrap loader: it reboots into the boot sector"
     if vector == 0x18:
         return "int 18h (boot failure / ROM BASIC) does not return to the caller"
+    if vector == 0x15 and ax == 0x2400:
+        return "int 15h ax=2400h turns A20 off (memory above 1 MiB aliases)"
     if vector == 0x15 and ax == 0x5307:
         return "int 15h ax=5307h (APM set power state) can suspend or power off the machine"
     return None
