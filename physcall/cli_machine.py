@@ -94,17 +94,22 @@ def _cmd_build(args):
     batch = load_batch(args.file, args.mode)
     layout = lay_out(batch)
     # An image is built to be run: it is checked first, on the firmware it will meet if one is named
-    _dry_run(layout, {"firmware": args.firmware} if args.firmware else {})
+    dry = _dry_run(layout, {"firmware": args.firmware} if args.firmware else {})
+    hazards = [h for o in dry for h in o.report.hazards]
     try:
         img = image.write_elf(layout, args.output)
     except OSError as exc:
         raise InputError("cannot write %s: %s" % (args.output, exc.strerror or exc)) from None
     if args.json:
         print(json.dumps({"path": args.output, "entry": img.entry, "calls": len(layout.calls),
+                          "hazards": hazards,
                           "segments": [{"mem": s.mem, "memsz": s.memsz, "filesz": len(s.data), "what": s.what}
                                        for s in img.segments]}))
     else:
         print("wrote %s" % args.output, file=sys.stderr)
+        if hazards:                   # whoever loads the image with kexec-tools should know them
+            print("hazards: %s" % ", ".join("%s at %s" % (h["kind"], h["at"]) for h in hazards),
+                  file=sys.stderr)
     return 0
 
 

@@ -89,3 +89,18 @@ def test_a_snapshot_file_is_a_firmware_source_for_invoke_and_cli(tmp_path):
 def test_unknown_firmware_names_the_choices(tmp_path):
     with pytest.raises(physcall.PhyscallError, match="stub, devmem"):
         physcall.invoke(physcall.interrupt(0x12), firmware=str(tmp_path / "missing.elf"))
+
+
+def test_build_checks_the_image_on_the_named_firmware(tmp_path, seabios_snapshot, capsys):
+    """`physcall build --firmware`: an image is refused when its dry run is, and lists its hazards."""
+    from physcall.cli import main
+    bad, risky = tmp_path / "ivt.s", tmp_path / "kbd.s"
+    bad.write_text("push ds\nxor ax, ax\nmov ds, ax\nmov word ptr [0x40], 1\npop ds\nret\n")
+    risky.write_text("mov ah, 2\nint 0x16\nret\n")
+    assert main(["build", str(bad), "-o", str(tmp_path / "bad.elf"), "--firmware", seabios_snapshot]) == 1
+    assert not (tmp_path / "bad.elf").exists()
+    capsys.readouterr()
+    assert main(["build", str(risky), "-o", str(tmp_path / "kbd.elf"), "--firmware", seabios_snapshot,
+                 "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [h["kind"] for h in doc["hazards"]] == ["sti"]

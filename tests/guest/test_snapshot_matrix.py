@@ -163,3 +163,28 @@ def test_a_routine_writing_the_ivt_is_still_refused_on_the_snapshot(snap):
 
 def _hex(d):
     return "{%s}" % ", ".join("%s=%x" % kv for kv in d.items())
+
+
+KEXEC_IN_GUEST = r"""
+import json, physcall
+out = physcall.invoke(physcall.interrupt(0x12), backend="kexec", confirm=True)
+result = {"ax": out.regs.ax, "firmware": out.report.firmware}
+try:
+    physcall.invoke(physcall.interrupt(0x16, ah=0x02), backend="kexec", confirm=True)
+    result["refused"] = None
+except physcall.errors.HazardRefused as exc:
+    result["refused"] = str(exc)
+print(json.dumps(result))
+"""
+
+
+def test_the_kexec_backend_dry_runs_on_a_fresh_snapshot_and_refuses_hazards(jump_guest):
+    """Inside the guest, the kexec backend is "this machine": its dry run reads /dev/mem just before
+    the jump, and a call whose dry run saw sti is refused before any jump (unless handled)."""
+    rc, out, err = jump_guest.run([jump_guest.python, "-c", KEXEC_IN_GUEST], timeout=300)
+    assert rc == 0, err.decode(errors="replace")[-3000:]
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    assert result["ax"] == 0x27F and result["firmware"] == "snapshot of this machine (/dev/mem)"
+    if not abi.HANDLED_HAZARDS & abi.PC_HAZARD_STI:
+        assert result["refused"] and "sti at cs:ip f000:" in result["refused"] and "--allow sti" in result["refused"]
+    assert jump_guest.read_file("/sys/kernel/kexec_loaded").strip() == b"0"
