@@ -13,7 +13,7 @@ physcall.explore_decode turns them into the survey.  Tables the firmware leaves 
 
 from .call import Buffer, Routine
 from .invoke import invoke
-from .services import E820_MAX
+from .services import E820_MAX, SMBIOS_FIND, SMBIOS_NEXT, vbe_controller
 
 MAX_MODES = 128               # ModeInfoBlocks kept (SeaBIOS's VGA BIOS lists ~90)
 SMBIOS_TABLE_MAX = 0x8000     # bytes of the SMBIOS structure table copied
@@ -127,48 +127,7 @@ VBE_ALL = """
     lea bp, [di+%(modes)d]
     lea dx, [di+%(infos)d]
     add di, %(vbe)d
-    push dx
-    push si
-    push bp
-    push es
-    push di
-    mov ax, 0x4F00
-    int 0x10
-    pop di
-    pop es
-    pop bp
-    pop si
-    pop dx
-    cmp ax, 0x004F
-    jne vbe_failed
-    push ds
-    lds bx, es:[di+6]
-    mov cx, 64
-vbe_oem:
-    mov al, [bx]
-    mov fs:[si], al
-    inc bx
-    inc si
-    test al, al
-    jz vbe_oem_done
-    loop vbe_oem
-vbe_oem_done:
-    lds bx, es:[di+14]
-    push bp
-    mov cx, 255
-vbe_modes:
-    mov ax, [bx]
-    mov gs:[bp], ax
-    add bx, 2
-    add bp, 2
-    cmp ax, 0xFFFF
-    je vbe_modes_done
-    loop vbe_modes
-    mov word ptr gs:[bp], 0xFFFF
-vbe_modes_done:
-    pop bp
-    pop ds
-    mov di, dx
+%(controller)s    mov di, dx
     xor dx, dx
 vbe_info:
     mov cx, gs:[bp]
@@ -197,7 +156,8 @@ vbe_done:
     mov ax, 0x004F
 vbe_failed:
     pop ds
-""" % {"oem": OEM_AT, "modes": MODES_AT, "infos": INFOS_AT, "vbe": VBE_AT, "max": MAX_MODES}
+""" % {"oem": OEM_AT, "modes": MODES_AT, "infos": INFOS_AT, "vbe": VBE_AT, "max": MAX_MODES,
+       "controller": vbe_controller("vbe_", "vbe_failed")}
 
 
 def real_mode_survey(only=None):
@@ -232,7 +192,7 @@ def real_mode_survey(only=None):
 # 3.x section 5.2 entry point, "_SM_" (table address dword at 18h, length word at 16h) or "_SM3_"
 # (address qword at 10h, maximum size dword at 0Ch), and its structure table to EBP.
 # EDX = the EBDA's address, EAX = the entry point's length (0: none), EBX = table bytes copied.
-FLAT_SURVEY = """
+FLAT_SURVEY = ("""
     cld
     mov esi, 0xF0000
     mov ecx, 0x4000
@@ -245,15 +205,7 @@ FLAT_SURVEY = """
     mov edx, esi
     mov ecx, 256
     rep movsd
-    mov esi, 0xF0000
-scan:
-    cmp dword ptr [esi], 0x5F4D535F
-    je sm2
-    cmp dword ptr [esi], 0x334D535F
-    jne step
-    cmp byte ptr [esi+4], 0x5F
-    jne step
-    mov ebx, [esi+0x10]
+""" + SMBIOS_FIND + """    mov ebx, [esi+0x10]
     push edx
     mov edx, [esi+0x0C]
     cmp dword ptr [esi+0x14], 0
@@ -274,9 +226,9 @@ copy:
 entryfits:
     mov eax, ecx
     rep movsb
-    cmp edx, %d
+    cmp edx, SMBIOS_TABLE_MAX
     jbe tablefits
-    mov edx, %d
+    mov edx, SMBIOS_TABLE_MAX
 tablefits:
     mov esi, ebx
     mov edi, ebp
@@ -285,14 +237,10 @@ tablefits:
     mov ebx, edx
     pop edx
     ret
-step:
-    add esi, 16
-    cmp esi, 0x100000
-    jb scan
-    xor eax, eax
+""" + SMBIOS_NEXT + """    xor eax, eax
     xor ebx, ebx
     ret
-""" % (SMBIOS_TABLE_MAX, SMBIOS_TABLE_MAX)
+""").replace("SMBIOS_TABLE_MAX", str(SMBIOS_TABLE_MAX))
 FLAT_FSEG, FLAT_LOW, FLAT_ENTRY = 0, 0x10000, 0x10000 + 256 + 1024
 
 

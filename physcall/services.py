@@ -56,11 +56,18 @@ def e820(backend="emulator", **options):
     return [struct.unpack_from("<QQI", raw, 24 * i) for i in range(out.regs.ax)]
 
 
-# VBE 3.0 section 4.3 (function 00h): the info block holds far pointers to the OEM string (offset 6)
-# and the mode list (offset 0Eh).  They may point into the VGA ROM or, as SeaBIOS does, into the
-# caller's own buffer, which is only ours during this call: follow both while still in real mode.
-# The OEM string goes to FS:SI, the mode list to GS:BP.
-VBE_INFO = """
+def vbe_controller(prefix, failed, max_modes=256):
+    """Assembly (real16): VBE 4F00h on the info block at ES:DI, then the OEM string (up to 64 bytes) to
+    FS:SI and the mode list (up to ``max_modes`` words, FFFFh-terminated) to GS:BP.  AX = 004Fh, or
+    the BIOS's status with a jump to ``failed``; DS, SI, BP, DX, ES, DI are kept; labels start with
+    ``prefix``.  services.vbe_info and explore's survey both run it.
+
+    VBE 3.0 section 4.3 (function 00h): the info block holds far pointers to the OEM string (offset
+    6) and the mode list (offset 0Eh).  They may point into the VGA ROM or, as SeaBIOS does, into the
+    caller's own buffer, which is only ours during this call: follow both while still in real mode.
+    """
+    return """
+    push dx
     push si
     push bp
     push es
@@ -71,35 +78,43 @@ VBE_INFO = """
     pop es
     pop bp
     pop si
+    pop dx
     cmp ax, 0x004F
-    jne done
-    push ax
+    jne %(failed)s
     push ds
+    push si
+    push bp
     lds bx, es:[di+6]
     mov cx, 64
-oem:
+%(p)soem:
     mov al, [bx]
     mov fs:[si], al
     inc bx
     inc si
     test al, al
-    jz oemdone
-    loop oem
-oemdone:
+    jz %(p)soem_done
+    loop %(p)soem
+%(p)soem_done:
     lds bx, es:[di+14]
-    mov cx, 256
-modes:
+    mov cx, %(copy)d
+%(p)smodes:
     mov ax, [bx]
     mov gs:[bp], ax
     add bx, 2
     add bp, 2
     cmp ax, 0xFFFF
-    je modesdone
-    loop modes
-modesdone:
+    je %(p)smodes_done
+    loop %(p)smodes
+    mov word ptr gs:[bp], 0xFFFF
+%(p)smodes_done:
+    pop bp
+    pop si
     pop ds
-    pop ax
-done:
+    mov ax, 0x004F
+""" % {"p": prefix, "failed": failed, "copy": max_modes - 1}
+
+
+VBE_INFO = vbe_controller("", "done") + """done:
     ret
 """
 
@@ -170,7 +185,9 @@ def _far_pieces(segment, offset, size):
 
 # SMBIOS 3.x section 5.2: the 32-bit entry point "_SM_" (or the 64-bit "_SM3_") sits on a 16-byte
 # boundary in 0xF0000-0xFFFFF; its length is at offset 5 (_SM_) or 6 (_SM3_). Paging off, flat.
-SMBIOS_SCAN = """
+# The search, for this file's scan and explore's survey: ESI walks the F segment; at "_SM3_" it falls
+# through, at "_SM_" it goes to sm2, to the next paragraph at step (SMBIOS_NEXT; past the end, on).
+SMBIOS_FIND = """
     mov esi, 0xF0000
 scan:
     cmp dword ptr [esi], 0x5F4D535F
@@ -179,7 +196,13 @@ scan:
     jne step
     cmp byte ptr [esi+4], 0x5F
     jne step
-    movzx ecx, byte ptr [esi+6]
+"""
+SMBIOS_NEXT = """step:
+    add esi, 16
+    cmp esi, 0x100000
+    jb scan
+"""
+SMBIOS_SCAN = SMBIOS_FIND + """    movzx ecx, byte ptr [esi+6]
     jmp copy
 sm2:
     movzx ecx, byte ptr [esi+5]
@@ -187,11 +210,7 @@ copy:
     mov eax, ecx
     rep movsb
     ret
-step:
-    add esi, 16
-    cmp esi, 0x100000
-    jb scan
-    xor eax, eax
+""" + SMBIOS_NEXT + """    xor eax, eax
     ret
 """
 
