@@ -12,6 +12,7 @@
 typedef struct { uint64_t pc; uint16_t icount; uint16_t size; } uc_tb;   /* unicorn.h */
 typedef int (*ctl_fn)(void *uc, int control, ...);
 typedef int (*stop_fn)(void *uc);
+typedef int (*read_fn)(void *uc, int regid, void *value);
 
 static volatile sig_atomic_t interrupted;
 static struct sigaction saved;
@@ -34,15 +35,33 @@ int physcall_disarm(void)
     return interrupted;
 }
 
+/* Real mode: a block that runs past offset FFFFh of its code segment.  A real CPU raises #GP at the
+   segment limit; QEMU runs on into the next 64 KiB.  Checked before the block runs. */
+static int past_segment(struct counter *c, void *uc, uint64_t address, uint32_t size)
+{
+    uint64_t cs = 0, cr0 = 0;
+    ((read_fn)c->reg_read)(uc, c->cs_id, &cs);
+    cs = (cs & 0xffff) << 4;
+    if (address < cs || address - cs + size <= 0x10000)
+        return 0;
+    ((read_fn)c->reg_read)(uc, c->cr0_id, &cr0);   /* firmware may be in protected mode a while */
+    return !(cr0 & 1);
+}
+
 void physcall_count_block(void *uc, uint64_t address, uint32_t size, void *user)
 {
     struct counter *c = user;
     uc_tb tb = {0, 0, 0};
-    (void)size;
     if (c->stopped)
         return;
     if (interrupted) {
         c->stopped = PC_COUNTER_SIGINT;
+        ((stop_fn)c->stop)(uc);
+        return;
+    }
+    if (c->real16 && past_segment(c, uc, address, size)) {
+        c->stopped = PC_COUNTER_SEGMENT;
+        c->limit_pc = address;
         ((stop_fn)c->stop)(uc);
         return;
     }

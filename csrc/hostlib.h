@@ -17,13 +17,18 @@ uint64_t physcall_rdtsc(void);
  * a block that would pass the budget, or at once after Ctrl-C. */
 #define PC_COUNTER_BUDGET 1
 #define PC_COUNTER_SIGINT 2
+#define PC_COUNTER_SEGMENT 3            /* real16 code about to run past offset FFFFh (limit_pc) */
 
 struct counter {
     uint64_t count, budget, last_pc;
-    uint32_t last_icount, stopped;      /* stopped: PC_COUNTER_BUDGET or PC_COUNTER_SIGINT */
+    uint32_t last_icount, stopped;      /* stopped: one of PC_COUNTER_* */
     void *ctl;                          /* uc_ctl */
     void *stop;                         /* uc_emu_stop */
-    int32_t request, pad;               /* the uc_ctl request for UC_CTL_TB_REQUEST_CACHE */
+    int32_t request;                    /* the uc_ctl request for UC_CTL_TB_REQUEST_CACHE */
+    int32_t real16;                     /* check blocks against the 64 KiB code segment */
+    void *reg_read;                     /* uc_reg_read */
+    int32_t cs_id, cr0_id;              /* UC_X86_REG_CS, UC_X86_REG_CR0 */
+    uint64_t limit_pc;                  /* the block that would run past FFFFh */
 };
 
 int physcall_arm(void);                 /* SIGINT sets a flag the hook reads, while Unicorn runs */

@@ -142,7 +142,7 @@ def _assemble(lines, mode, origin, defines):
         if end_of_body - origin == len(code) - 4 * len(names):
             table_values = dict(zip(names, values))
             return code[:len(code) - 4 * len(names)], _with_targets(table_values, lines)
-    raise _locate(lines, mode, defines, error)
+    raise _locate(lines, mode, defines, error, origin)
 
 
 def _with_targets(values, lines):
@@ -183,7 +183,7 @@ def _equates(symbols):
     return "".join(".equ %s, %#x\n" % (name, value & 0xFFFFFFFF) for name, value in symbols.items())
 
 
-def _locate(lines, mode, defines, whole_error):
+def _locate(lines, mode, defines, whole_error, origin=0):
     """Find the line behind a Keystone failure (an error, or output that stops short) by assembling
     each line alone, with every label and define known (as 0): the first that fails is the culprit."""
     known = dict.fromkeys((name for line in lines for name in line.labels), 0)
@@ -208,11 +208,46 @@ def _locate(lines, mode, defines, whole_error):
                                  "defines={name: value}" % line.text.strip(), line.number, line.text)
         return AssemblyError(where + "%s: %r (%s mode)" % (_reason(message), line.text.strip(), mode),
                              line.number, line.text)
+    line = _first_failing_prefix(lines, mode, defines, origin)
+    if line is not None:
+        why = _reason(whole_error[1]) if whole_error else "Keystone stops early"
+        return AssemblyError("line %d: %s: %r (%s mode; it assembles alone, not with the real values of "
+                             "the labels before it: a forward or label-dependent expression Keystone "
+                             "cannot size)" % (line.number, why, line.text.strip(), mode),
+                             line.number, line.text)
     if whole_error is not None:
         return AssemblyError("%s (%s mode); no single line fails alone: check labels and directives"
                              % (_reason(whole_error[1]), mode))
     return AssemblyError("Keystone stopped early (%s mode) and no single line fails alone: check "
                          "labels and directives" % mode)
+
+
+def _first_failing_prefix(lines, mode, defines, origin):
+    """The line whose addition makes the source fail, labels after it known as 0: a binary search
+    over prefixes (a prefix that assembles stays good when it shrinks)."""
+    def fails(k):
+        later = {name: 0 for line in lines[k:] for name in line.labels}
+        later.update(defines)
+        text = [_equates(later)]
+        for line in lines[:k]:
+            text.extend("%s:" % name for name in line.labels)
+            text.append(line.keystone + ("\n.long %s" % line.branch.target_expr if line.branch else ""))
+        code, error = keystone_asm(mode, "\n".join(text), origin)
+        return error is not None
+    lo, hi = 0, len(lines)
+    if not fails(hi):
+        return None
+    while hi - lo > 1:                  # fails(hi) and not fails(lo)
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if fails(mid) else (mid, hi)
+    culprit = lines[hi - 1]
+    # the line that defines a label makes the lines that use it fail: name the first such user
+    import re
+    for line in lines:
+        if line is not culprit and any(re.search(r"(?<![\w.$@])%s(?![\w.$@])" % re.escape(name), line.keystone)
+                                       for name in culprit.labels):
+            return line
+    return culprit
 
 
 def _reason(message):

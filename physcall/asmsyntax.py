@@ -65,7 +65,7 @@ class Line:
         self.number, self.text = number, text
         self.labels, self.keystone, self.kind = [], "", "empty"
         self.branch, self.imms, self.mems, self.data = None, [], [], []
-        self.far_patch, self.mnemonic = False, ""
+        self.far_patch, self.mnemonic, self.offsets = False, "", set()
 
     @property
     def emits(self):
@@ -105,7 +105,28 @@ def parse_source(source, mode, defines):
                                     % (number, name, seen[name]), number, text)
             seen[name] = number
         lines.append(line)
+    _labels_as_immediates(lines, defines)
     return lines
+
+
+def _labels_as_immediates(lines, defines):
+    """A bare label as an operand is an immediate for Keystone (and NASM) but a memory operand for
+    GNU as (``mov bx, l`` loads from l): refuse it; ``offset l`` says the address, ``[l]`` the memory."""
+    labels = {name for line in lines for name in line.labels}
+    labels -= {l.keystone.split(None, 1)[1].split(",")[0].strip() for l in lines
+               if l.keystone.lower().startswith((".equ", ".set")) and " " in l.keystone}
+    labels -= set(defines)
+    for line in lines:
+        if line.mnemonic.startswith(("j", "call", "loop")) or line.mnemonic in ("ljmp", "lcall"):
+            continue
+        pushed = [e for _, e in line.data] if line.mnemonic in ("push", "pushw", "pushd") else []
+        for expr in line.imms + pushed:
+            if expr in line.offsets:
+                continue
+            used = [w for w in re.findall(r"[A-Za-z_.$][\w.$@]*", expr) if w in labels]
+            if used:
+                line.refuse("label %r as an immediate: GNU as reads it as memory at %s; write 'offset %s' "
+                            "for its address or '[%s]' for what is there" % (used[0], used[0], expr, expr))
 
 
 def _parse(line, mode, defines):
@@ -133,6 +154,7 @@ def _parse(line, mode, defines):
         op, rest = words[0].lower(), (words[1] if len(words) > 1 else "")
     line.mnemonic, line.kind = op, "insn"
     operands = split_operands(rest, line)
+    operands = [_offset(line, o) for o in operands]
     operands = [_size_words(line, op, o) for o in operands]
     if op not in _STRING:
         operands = [_segment_override(o, prefixes) for o in operands]
@@ -204,6 +226,15 @@ def _directive(line, op, rest, stmt):
                     ".equ)" % op)
 
 
+def _offset(line, operand):
+    """``offset l``: the address of l as an immediate (GNU as); Keystone takes the bare label."""
+    m = re.match(r"^offset\s+(.*)$", operand, re.I)
+    if not m:
+        return operand
+    line.offsets.add(m.group(1).strip())
+    return m.group(1).strip()
+
+
 def _size_words(line, op, operand):
     """NASM writes ``byte [si]``; Keystone silently emits nothing for it: add ``ptr``.  ``far``
     (``call far [bx]``) is kept for _special."""
@@ -267,6 +298,11 @@ def _special32(line, op, operands):
     if op == "push" and len(operands) == 1 and operands[0].lower().startswith("word ") \
             and "[" not in operands[0]:
         return _push_imm(line, operands[0][5:], 16, "0x66, ")
+    if op == "push" and len(operands) == 1 and "[" not in operands[0] \
+            and operands[0].lower() not in REGISTERS and not operands[0].lower().startswith(
+                ("word ", "dword ")) and _value(operands[0], {}) is None:
+        line.data = [(32, operands[0])]         # Keystone: a 16-bit push (66h 68h iw) of a label
+        return ".byte 0x68; .long %s" % operands[0]
     if op == "push" and len(operands) == 1 and operands[0].lower().startswith("dword ") \
             and "[" not in operands[0]:
         operands[0] = operands[0][6:].strip()           # the default size: 6Ah/68h as GNU as

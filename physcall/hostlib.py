@@ -26,6 +26,7 @@ int munlock(const void *addr, size_t len);
 int prctl(int option, ...);
 int uc_ctl(void *uc, int control, ...);
 int uc_emu_stop(void *uc);
+int uc_reg_read(void *uc, int regid, void *value);
 int uc_hook_add(void *uc, size_t *hh, int type, void *callback, void *user_data, uint64_t begin,
                 uint64_t end, ...);
 """)

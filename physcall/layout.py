@@ -141,6 +141,10 @@ def _code(call, cursor):
         return at, body.code, _entry(call, body) - at, (at, at + len(body.code))
     # real16: thunk at offset 0 of the routine's segment, routine right after it: `call` is near.
     body = asm(call.source, "real16", origin=4)
+    if 4 + len(body.code) > 0x10000:
+        raise LayoutError("real16 routine of %d bytes does not fit its 64 KiB code segment (with the "
+                          "4-byte entry thunk): IP would run past ffffh; split it or use flat32"
+                          % len(body.code))
     at = cursor.take(4 + len(body.code), what="routine of %d bytes" % len(body.code))
     if at + 4 + len(body.code) > REAL_MODE_LIMIT:
         raise LayoutError("real16 routine at %#07x would reach above 1 MiB" % at)

@@ -11,7 +11,7 @@ import re
 import subprocess
 import tempfile
 
-SLOT = 0x100
+SLOT = 0xC0
 _LABEL = re.compile(r"^\s*([A-Za-z_.][\w.]*):", re.M)
 _MSG = re.compile(r"^[^:]+:(\d+): (Error|Warning): (.*)$")
 

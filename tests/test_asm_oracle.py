@@ -88,6 +88,9 @@ CORPUS = [
     ("l: jmp short l", "l: jmp l"), "mov ds, [bx]", "mov ds, eax", "mov es, word ptr [ebx]",
     "rep movsd", "es rep movsd", "cmpsd", "es lodsb", ("xlat", "xlatb"), "rep stosb", "fs movsb",
     "mov ax, ds:[bx]", "mov ax, ds:[bp]", "mov ax, ss:[bx]", "lea ax, [bp+si-4]", "mov ax, es:[bp+2]",
+    "l: push l", "l: push l+2", "l: mov bx, l", "l: mov eax, l+4", "mov ax, 0x10\nl: push 1",
+    "l: push offset l", "l: mov bx, offset l", "l: mov eax, offset l+4", "l: cmp si, offset l",
+    "l: mov ax, [l]", "l: mov ax, word ptr [l+2]",
     "mov cs:[bx], al", "add word ptr ds:[bp+2], 1", "mov eax, ds:[esp+4]", "mov eax, ss:[ebx]",
     # data
     ".byte 1, 2, 0xff", ".word 0x1234", ".long 0x12345678", ".ascii \"BIOS\"", ".byte 300",

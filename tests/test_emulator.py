@@ -65,7 +65,7 @@ def test_routine_that_hooks_a_vector_sees_its_own_handler():
     src = """
         xor ax, ax
         mov es, ax
-        mov word ptr es:[0x180], handler
+        mov word ptr es:[0x180], offset handler
         mov es:[0x182], cs
         int 0x60
         ret

@@ -276,20 +276,20 @@ ROUTINES = [
     # services that write, by their parameters; leaves the stub does not model
     ("int13-write", R16, "mov ax, 0x0301\nmov cx, 1\nmov dx, 0x80\nxor bx, bx\nint 0x13\nret",
      r"int 13h ah=03h \(write sectors\) writes to drive 80h", AT16, "refused"),
-    ("int13-ext-write", R16, "mov ax, 0x4300\nmov dl, 0x80\nmov si, pkt\nint 0x13\nret\npkt: .fill 16, 1, 0",
+    ("int13-ext-write", R16, "mov ax, 0x4300\nmov dl, 0x80\nmov si, offset pkt\nint 0x13\nret\npkt: .fill 16, 1, 0",
      r"ah=43h \(extended write\)", AT16, "refused"),
     ("int13-write-farcall", R16, "mov cx, 1\nmov dx, 0x80\nmov bx, 0x0301\n"
      + IVT_CALL % ("mov ax, bx", 0x13 * 4), r"ah=03h \(write sectors\)", AT16, "refused"),
     ("int13-read-into-ivt", R16, "xor bx, bx\nmov es, bx\nmov ax, 0x0201\nmov cx, 1\nmov dx, 0x80\n"
      "int 0x13\nret", r"ah=02h \(read 1 sectors\) would write 0x0-0x200", AT16, "refused"),
-    ("int13-ext-read-high", R16, "mov ah, 0x42\nmov dl, 0x80\nmov si, pkt\nint 0x13\nret\n"
+    ("int13-ext-read-high", R16, "mov ah, 0x42\nmov dl, 0x80\nmov si, offset pkt\nint 0x13\nret\n"
      "pkt: .byte 16, 0\n.word 8, 0xffff, 0xffff\n.long 0, 0\n.long 0x100000, 0",
      r"ah=42h \(extended read of 8 sectors\) would write 0x100000-0x101000", AT16, "refused"),
-    ("int15-move-into-ivt", R16, "push cs\npop es\nmov si, gdt\nmov cx, 8\nmov ah, 0x87\nint 0x15\nret\n"
+    ("int15-move-into-ivt", R16, "push cs\npop es\nmov si, offset gdt\nmov cx, 8\nmov ah, 0x87\nint 0x15\nret\n"
      "gdt: .fill 16, 1, 0\n.word 0xffff, 0x0000\n.byte 0x10, 0x93, 0, 0\n.word 0xffff, 0x0000\n"
      ".byte 0x00, 0x93, 0, 0\n.fill 16, 1, 0", r"ah=87h \(block move of 8 words\) would write 0x0-0x10",
      AT16, "refused"),
-    ("int15-move-farcall", R16, "push cs\npop es\nmov si, gdt\nmov cx, 8\nmov bx, 0x8700\n"
+    ("int15-move-farcall", R16, "push cs\npop es\nmov si, offset gdt\nmov cx, 8\nmov bx, 0x8700\n"
      + IVT_CALL.replace("xor ax, ax\nmov es, ax", "xor ax, ax\nmov ds, ax").replace("es:[", "ds:[")
      % ("mov ax, bx", 0x15 * 4) + "\ngdt: .fill 24, 1, 0\n.word 0xffff, 0x0000\n.byte 0x00, 0x93, 0, 0\n"
      ".fill 16, 1, 0", r"ah=87h .* would write 0x0-0x10", AT16, "refused"),
@@ -301,6 +301,11 @@ ROUTINES = [
      r"2000:", "refused"),
     ("stub-read-only-leaf", R16, "mov ah, 0x03\nxor dx, dx\nint 0x14\nret", r"unknown leaf int 14h",
      AT16, "unknown-leaf"),
+    # real-mode limits
+    ("ip-past-ffff", R16, "jmp start\ntail: .fill 32, 1, 0x90\nret\nstart: mov ax, cs\nmov bx, offset tail\n"
+     "mov cx, bx\nshr cx, 4\nsub ax, 0x0fff\nadd ax, cx\npush ax\nand bx, 15\nadd bx, 0xfff0\npush bx\nretf",
+     r"runs past offset ffffh of its 64 KiB segment", r"cs:ip [0-9a-f]{4}:fff[0-9a-f]", "refused"),
+    ("ip-past-ffff-farjmp", R16, "jmp 0x8fff:0xfff0", r"runs past offset ffffh", r"cs:ip 8fff:fff0", "refused"),
     ("smi-b2", R16, "xor al, al\nout 0xb2, al\nret", r"port 00b2h", AT16, "smi"),
     ("smi-b2-32", F32, "mov al, 0x0f\nout 0xb2, al\nret", r"port 00b2h", AT32, "smi"),
 ]
@@ -325,6 +330,13 @@ def test_routine_is_refused_or_flagged(case):
     assert got == case[5], text
     assert re.search(case[3], text) and re.search(case[4], text), text
     assert took < 10
+
+
+def test_a_real16_routine_over_64k_is_refused_at_layout():
+    from physcall.errors import LayoutError
+    with pytest.raises(LayoutError, match=r"real16 routine of 65540 bytes does not fit its 64 KiB"):
+        physcall.invoke(physcall.Routine(".fill 65539, 1, 0x90\nret"))
+    assert physcall.invoke(physcall.Routine(".fill 70000, 1, 0x90\nret", mode=F32)).report.verdict == "ok"
 
 
 def test_port92_reads_back_a20_on_and_an_honest_read_modify_write_passes():

@@ -24,6 +24,7 @@ import threading
 
 from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE
 from unicorn import unicorn_const as UCC
+from unicorn import x86_const as X
 
 from .. import hostlib
 from ..abi import constants
@@ -35,6 +36,7 @@ log = logging.getLogger("physcall.emulator")
 
 _STOPS = constants(CSRC / "hostlib.h")
 STOP_BUDGET, STOP_SIGINT = _STOPS["PC_COUNTER_BUDGET"], _STOPS["PC_COUNTER_SIGINT"]
+STOP_SEGMENT = _STOPS["PC_COUNTER_SEGMENT"]
 
 _LIB = []
 
@@ -65,6 +67,8 @@ class BlockCounter:
             engine = hostlib.unicorn(uc)
             self.c.ctl = ffi.cast("void *", ffi.addressof(engine, "uc_ctl"))
             self.c.stop = ffi.cast("void *", ffi.addressof(engine, "uc_emu_stop"))
+            self.c.reg_read = ffi.cast("void *", ffi.addressof(engine, "uc_reg_read"))
+            self.c.cs_id, self.c.cr0_id = X.UC_X86_REG_CS, X.UC_X86_REG_CR0
             handle = ffi.new("size_t *")
             err = engine.uc_hook_add(ffi.cast("void *", uc._uch.value), handle, UC_HOOK_BLOCK,
                                      ffi.cast("void *", ffi.addressof(self.lib, "physcall_count_block")),
@@ -78,6 +82,12 @@ class BlockCounter:
         c = self.c
         if c.stopped:
             return
+        cs = (uc.reg_read(X.UC_X86_REG_CS) & 0xFFFF) << 4
+        if c.real16 and address >= cs and address - cs + size > 0x10000 \
+                and not uc.reg_read(X.UC_X86_REG_CR0) & 1:
+            c.stopped, c.limit_pc = STOP_SEGMENT, address
+            uc.emu_stop()
+            return
         icount = uc.ctl_request_cache(address)[1]
         if c.count + icount > c.budget:
             c.stopped = STOP_BUDGET
@@ -86,12 +96,13 @@ class BlockCounter:
         c.count += icount
         c.last_pc, c.last_icount = address, icount
 
-    def run(self, begin, until, budget, pc):
+    def run(self, begin, until, budget, pc, real16=False):
         """Run from ``begin`` to ``until`` for at most ``budget`` instructions; ``pc()`` gives the
         address to resume at.  Returns why it stopped: None (returned or stopped by a hook),
-        STOP_BUDGET or STOP_SIGINT (KeyboardInterrupt is raised by the caller)."""
+        STOP_BUDGET, STOP_SEGMENT (``real16`` code about to run past its 64 KiB segment: the block
+        at ``limit_pc``) or STOP_SIGINT (KeyboardInterrupt is raised by the caller)."""
         c = self.c
-        c.count, c.budget, c.stopped, c.last_icount = 0, budget, 0, 0
+        c.count, c.budget, c.stopped, c.last_icount, c.real16 = 0, budget, 0, 0, int(real16)
         with self.armed():
             self.uc.emu_start(begin, until)
         if c.stopped == STOP_BUDGET and c.count < budget:
@@ -129,6 +140,10 @@ class BlockCounter:
             if insn.address == linear and index < c.last_icount:
                 return c.count - c.last_icount + index
         return c.count
+
+    @property
+    def limit_pc(self):
+        return self.c.limit_pc
 
     @property
     def count(self):

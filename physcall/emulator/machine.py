@@ -31,7 +31,7 @@ from ..ranges import changed, complement, merge
 from ..regs import GPRS, SEGS, Regs
 from . import hazards
 from ..errors import UsageError
-from .counter import BlockCounter
+from .counter import STOP_SEGMENT, BlockCounter
 from .effects import PortEffects, control_watch, pm1_ports
 from .devices import default_devices
 from .firmware import LOW_SIZE, resolve
@@ -234,7 +234,10 @@ class Machine:
         system = self.system_regs()
         extra = self._call_hooks(placed)
         try:
-            self._counter.run(begin, SENTINEL, self.budget, self._resume_at)
+            why = self._counter.run(begin, SENTINEL, self.budget, self._resume_at,
+                                    real16=placed.mode == "real16")
+            if why == STOP_SEGMENT:
+                self._past_segment(call)
             error = None
         except UcError as e:                    # hook exceptions are not UcError: they propagate
             error = e
@@ -328,6 +331,15 @@ class Machine:
                     X.UC_X86_REG_GS):
             uc.reg_write(reg, 0x10)
         uc.mem_write(at, saved)
+
+    def _past_segment(self, call):
+        cs = self.uc.reg_read(X.UC_X86_REG_CS) & 0xFFFF
+        lin = self._counter.limit_pc
+        why = ("code at cs:ip %04x:%04x runs past offset ffffh of its 64 KiB segment: a real CPU "
+               "raises #GP at the segment limit (QEMU would run on into the next 64 KiB)"
+               % (cs, lin - (cs << 4)))
+        call.report.refuse(why)
+        call.stopped = call.stopped or why
 
     def _resume_at(self):
         """Where emu_start resumes the current call: EIP (UC_MODE_32 takes EIP, not linear)."""
