@@ -71,12 +71,13 @@ class Session:
         return self
 
     def __exit__(self, *exc):
-        self.close()
+        self.close(*exc)
 
-    def close(self):
+    def close(self, *exc):
+        """Stop the guest this session booted (an exception, Ctrl-C above all, is passed on to it)."""
         if self.guest is not None and self._owned:
             guest, self.guest = self.guest, None
-            guest.__exit__(None, None, None)
+            guest.__exit__(*(exc or (None, None, None)))
 
     def invoke(self, calls, **options):
         """``physcall.invoke(calls, backend="vm")`` in this session's guest."""

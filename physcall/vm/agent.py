@@ -1,6 +1,7 @@
 """physcall guest agent: runs commands for the host over a raw serial port (the guest's ttyS1).
 
-Runs inside the guest with the host's own Python (chrooted into the read-only host share), stdlib only.
+Runs inside the guest with the host's own Python, which the initramfs payload carries at its host
+path (physcall/vm/payload.py); stdlib only, so it needs nothing else of the payload to start.
 Protocol, one JSON object per line each way; byte payloads are base64 in ``*_b64`` fields:
 
     host -> {"id": 1, "op": "run", "argv": ["sh", "-c", "exit 7"], "stdin_b64": "", "cwd": null,

@@ -323,9 +323,10 @@ class Guest:
             return pathlib.Path(self.serial_log).read_text(errors="replace")
         return self.run(["dmesg"]).text
 
-    def close(self, timeout=10.0):
-        """Reboot the guest (QEMU runs with -no-reboot, so it exits), then terminate/kill after timeout."""
-        if self.proc is not None and self.proc.poll() is None and self._sock is not None:
+    def close(self, timeout=10.0, graceful=True):
+        """Reboot the guest (QEMU runs with -no-reboot, so it exits), then terminate/kill after timeout;
+        ``graceful=False`` (after Ctrl-C: the person wants out now) goes straight to terminate/kill."""
+        if graceful and self.proc is not None and self.proc.poll() is None and self._sock is not None:
             try:
                 self._next_id += 1
                 self._sock.sendall(json.dumps({"id": self._next_id, "op": "reboot"}).encode() + b"\n")
@@ -357,8 +358,8 @@ class Guest:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, *exc):
+        self.close(graceful=exc_type is not KeyboardInterrupt)
 
     def __del__(self):
         if getattr(self, "proc", None) is not None and self.proc.poll() is None:
