@@ -306,6 +306,19 @@ ROUTINES = [
      "mov cx, bx\nshr cx, 4\nsub ax, 0x0fff\nadd ax, cx\npush ax\nand bx, 15\nadd bx, 0xfff0\npush bx\nretf",
      r"runs past offset ffffh of its 64 KiB segment", r"cs:ip [0-9a-f]{4}:fff[0-9a-f]", "refused"),
     ("ip-past-ffff-farjmp", R16, "jmp 0x8fff:0xfff0", r"runs past offset ffffh", r"cs:ip 8fff:fff0", "refused"),
+    # flat32 segments: the trampoline's GDT, null selectors
+    ("null-ds", F32, "xor eax, eax\nmov ds, ax\nmov eax, [0x1000]\nret", r"null selector 0000h into DS",
+     AT32, "refused"),
+    ("null-es-pop", F32, "push 0\npop es\nmov edi, 0x1000\nstosb\nret", r"pop es .*null selector 0000h into ES",
+     AT32, "refused"),
+    ("null-gs-mem", F32, "mov word ptr [esp-8], 3\nmov gs, [esp-8]\nret", r"null selector 0003h into GS",
+     AT32, "refused"),
+    ("null-ds-lds", F32, "mov dword ptr [esp-8], 0\nmov word ptr [esp-4], 0\nlds eax, [esp-8]\nret",
+     r"lds .*null selector 0000h into DS", AT32, "refused"),
+    ("selector-past-gdt", F32, "mov ax, 0x40\nmov ds, ax\nret", r"#GP general protection .* triple fault",
+     AT32, "refused"),
+    ("write-the-gdt", F32, "sgdt [esp-8]\nmov eax, [esp-6]\nmov byte ptr [eax+0x1d], 0\nret",
+     r"write of 1 bytes to 0x110", AT32, "refused"),
     ("smi-b2", R16, "xor al, al\nout 0xb2, al\nret", r"port 00b2h", AT16, "smi"),
     ("smi-b2-32", F32, "mov al, 0x0f\nout 0xb2, al\nret", r"port 00b2h", AT32, "smi"),
 ]
@@ -337,6 +350,14 @@ def test_a_real16_routine_over_64k_is_refused_at_layout():
     with pytest.raises(LayoutError, match=r"real16 routine of 65540 bytes does not fit its 64 KiB"):
         physcall.invoke(physcall.Routine(".fill 65539, 1, 0x90\nret"))
     assert physcall.invoke(physcall.Routine(".fill 70000, 1, 0x90\nret", mode=F32)).report.verdict == "ok"
+
+
+def test_flat32_segment_loads_use_the_trampolines_selectors():
+    """Reloading DS with the trampoline's data selector, and a far return through `push cs`, work as
+    on the real machine (the dry run runs on the trampoline's own GDT)."""
+    from physcall import abi
+    src = "mov ax, %#x\nmov ds, ax\nmov es, ax\nmov eax, [0x413]\npush cs\ncall f\nret\nf: retf" % abi.SEL_DATA
+    assert physcall.invoke(physcall.Routine(src, mode=F32)).report.verdict == "ok"
 
 
 def test_port92_reads_back_a20_on_and_an_honest_read_modify_write_passes():

@@ -83,6 +83,9 @@ class Dispatcher:
         """Real-mode ``int n``: push FLAGS, CS, IP; clear IF and TF; CS:IP = IVT[n] from memory."""
         call, (where, lin) = self.call, self.machine.where()
         if uc.reg_read(X.UC_X86_REG_CR0) & 1:
+            if self._software(vector, lin) is None:
+                return self._stop(call, "CPU exception %s at %s in flat32: with no IDT that is a triple "
+                                        "fault, a reset" % (EXCEPTIONS.get(vector, vector), where))
             return self._stop(call, "int %02xh at %s in flat32: paging off and no IDT, there is no "
                                     "interrupt to take (call BIOS services from real16)" % (vector, where))
         length = self._software(vector, lin)

@@ -38,6 +38,7 @@ from .firmware import LOW_SIZE, resolve
 from .hooks import SENTINEL, SENTINEL_CS, SENTINEL_IP, CallState, Dispatcher
 from .policy import Policy, allowed_ranges, ret_sites, static_check, sti_sites
 from .report import Report
+from .segments import load_sites, loaded_value, trampoline_gdt
 
 log = logging.getLogger("physcall.emulator")
 
@@ -56,7 +57,6 @@ TCG_BUFFER = 16 << 20
 STI = 0xFB
 TRAP = 0xCC                     # fills the unused parts of the window: a wild jump lands on int3
 CR0_REAL, CR0_FLAT = 0x10, 0x11  # ET (387 present) | PE for flat32; paging stays off
-GDT = struct.pack("<QQQ", 0, 0x00CF9A000000FFFF, 0x00CF92000000FFFF)   # null, code 0x08, data 0x10
 EFER = 0xC0000080
 # Unicorn's register ids for Regs' names (physcall.regs owns the names).
 SEG_IDS = tuple((name, getattr(X, "UC_X86_REG_" + name.upper())) for name in SEGS)
@@ -86,7 +86,13 @@ class Machine:
         self.uc = uc = Uc(UC_ARCH_X86, UC_MODE_32)
         uc.ctl_set_tcg_buffer_size(TCG_BUFFER)    # before the first mem_map: Unicorn sets TCG up then
         uc.mem_map(0, HMA_END)
-        self._pristine = firmware.low + bytes(HMA_END - LOW_SIZE)
+        # The trampoline's GDT is resident where the image puts it for the whole call (segments.py);
+        # its page is not the call's to write, so the write hooks refuse writes to it.
+        self._gdt = trampoline_gdt()
+        at, gdt = self._gdt
+        pristine = bytearray(firmware.low + bytes(HMA_END - LOW_SIZE))
+        pristine[at:at + len(gdt)] = gdt
+        self._pristine = bytes(pristine)
         uc.mem_write(0, self._pristine)
         self._dirty, self._pages, self._write_hooks = [], set(), (None, [])
         self.devices = default_devices(firmware.meta)
@@ -286,6 +292,10 @@ class Machine:
                 hooks.append(self.uc.hook_add(UC_HOOK_CODE, self.hooks.on_ret, None, at, at))
             for at in sti_sites(code, lo, placed.mode):
                 hooks.append(self.uc.hook_add(UC_HOOK_CODE, self._on_sti, None, at, at))
+            if placed.mode == "flat32":
+                for insn in load_sites(code, lo):
+                    hooks.append(self.uc.hook_add(UC_HOOK_CODE, self._on_segment_load, insn,
+                                                  insn.address, insn.address))
         if self.trace:
             from .trace import Tracer
             self._tracer = Tracer(self, self.hooks.call.report)
@@ -319,18 +329,27 @@ class Machine:
         return begin
 
     def _enter_flat(self):
-        """PE on with flat 4 GiB segments.  The GDT is written, loaded and its bytes put back: the
-        segment caches keep the descriptors (as the trampoline's own GDT would serve)."""
-        uc, at = self.uc, self.hooks.call.layout.stack[0]
-        saved = self.read(at, len(GDT))
-        uc.mem_write(at, GDT)
-        uc.reg_write(X.UC_X86_REG_GDTR, (0, at, len(GDT) - 1, 0))
+        """PE on, CS and the data segments from the trampoline's own GDT (segments.py), resident."""
+        uc, (at, gdt) = self.uc, self._gdt
+        uc.reg_write(X.UC_X86_REG_GDTR, (0, at, len(gdt) - 1, 0))
         uc.reg_write(X.UC_X86_REG_CR0, CR0_FLAT)
-        uc.reg_write(X.UC_X86_REG_CS, 0x08)
+        uc.reg_write(X.UC_X86_REG_CS, abi.SEL_CODE32)
         for reg in (X.UC_X86_REG_SS, X.UC_X86_REG_DS, X.UC_X86_REG_ES, X.UC_X86_REG_FS,
                     X.UC_X86_REG_GS):
-            uc.reg_write(reg, 0x10)
-        uc.mem_write(at, saved)
+            uc.reg_write(reg, abi.SEL_DATA)
+
+    def _on_segment_load(self, uc, address, size, insn):
+        """Before a flat32 routine loads a segment register: a null selector is refused by name."""
+        call = self.hooks.call
+        if call is None or call.stopped:
+            return
+        name, selector = loaded_value(uc, insn)
+        if selector < 4:
+            self.hooks._stop(call, "%s %s at eip %08x loads the null selector %04xh into %s: its first "
+                                   "use raises #GP, and with no IDT in flat32 that is a triple fault (a "
+                                   "reset); load the trampoline's data selector %02xh" % (
+                                       insn.mnemonic, insn.op_str, address, selector, name.upper(),
+                                       abi.SEL_DATA))
 
     def _past_segment(self, call):
         cs = self.uc.reg_read(X.UC_X86_REG_CS) & 0xFFFF
