@@ -7,10 +7,11 @@ checks and the emulator's owner map.
 ('0x9fc00', '0x9fc00')
 """
 
-BDA = 0x400                     # the BDA's physical address; offsets below are into its 256 bytes
+BDA, BDA_END = 0x400, 0x500     # the BDA's physical range; offsets below are into its 256 bytes
 EBDA_SEGMENT = 0x0E             # word: the EBDA's segment
 BASE_MEMORY_KIB = 0x13          # word: KiB of base memory, the EBDA and anything else of the BIOS above
 LOW_LIMIT = 0xA0000             # VGA memory, then option ROMs and the system BIOS up to 1 MiB
+VGA_RAM = (LOW_LIMIT, 0xC0000)  # the video card's window, which its BIOS writes
 DEFAULT_EBDA = 0x9FC00          # 639 KiB of base memory: what SeaBIOS reports
 _SANE = (0x80000, LOW_LIMIT)    # an EBDA sits just below 640 KiB; anything else is not a BDA's word
 
@@ -28,7 +29,7 @@ def ebda(bda):
 def ebda_range(low):
     """``(start, end)`` of the EBDA in ``low`` (the first MiB, by physical address), its size in KiB
     its first byte; None without an EBDA."""
-    at = ebda(low[BDA:BDA + 0x100])
+    at = ebda(low[BDA:BDA_END])
     if at is None:
         return None
     return at, min(at + (low[at] or 1) * 1024, LOW_LIMIT)

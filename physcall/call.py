@@ -183,7 +183,7 @@ def _check_claims(mode, kwargs):
     for name, value in kwargs.items():
         for full, mask in _claims(mode, name, value).items():
             for other, other_mask in owners.get(full, []):
-                shared_segment = (full in ("ds", "es", "fs", "gs") and isinstance(value, Buffer)
+                shared_segment = (full in SEGS and isinstance(value, Buffer)
                                   and isinstance(kwargs[other], Buffer))
                 if mask & other_mask and not shared_segment:
                     raise CallError("register %s is set twice: by %s= and by %s=; give it once (a "

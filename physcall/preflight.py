@@ -166,7 +166,7 @@ def read_low(paths, addr, size):
 
 def ebda_base(paths=Paths()):
     """Where this machine's BIOS memory below 640 KiB begins (physcall.bda.firmware_low), or None."""
-    data = read_low(paths, bda.BDA, 0x100)
+    data = read_low(paths, bda.BDA, bda.BDA_END - bda.BDA)
     return None if data is None else bda.firmware_low(data)
 
 

@@ -18,8 +18,6 @@ from ..errors import InputError, ModelError
 
 LOW_SIZE = 0x100000          # the first MiB: IVT, BDA, EBDA, option ROMs, system ROM
 STUB_TRAP_PORT = 0x0EE0      # the stub BIOS writes the vector of an unknown leaf here (contract)
-BDA = (0x400, 0x500, "BDA (BIOS data area)")
-VGA_RAM = (0xA0000, 0xC0000, "VGA RAM")
 
 
 @dataclass

@@ -59,13 +59,13 @@ def owners(low, meta):
     """The ownership map of a snapshot whose first MiB is ``low`` and whose note is ``meta``."""
     e820 = [(e["start"], e["end"], str(e["type"])) for e in meta.get("e820") or []]
     usable = [(lo, hi, kind) for lo, hi, kind in e820 if kind in USABLE]
-    firmware = [(0x400, 0x500, "BDA")]
+    firmware = [(bda.BDA, bda.BDA_END, "BDA")]
     ebda = bda.ebda_range(low)
     if ebda:
         firmware.append((ebda[0], ebda[1], "EBDA at %#07x" % ebda[0]))
-    firmware += [(lo, min(hi, 0xA0000), "E820 %s" % kind) for lo, hi, kind in e820
-                 if kind not in USABLE and lo < 0xA0000]
-    firmware.append((0xA0000, 0xC0000, "VGA RAM"))
+    firmware += [(lo, min(hi, bda.LOW_LIMIT), "E820 %s" % kind) for lo, hi, kind in e820
+                 if kind not in USABLE and lo < bda.LOW_LIMIT]
+    firmware.append(bda.VGA_RAM + ("VGA RAM",))
     firmware += [(lo, hi, "shadowed RAM %05xh-%05xh" % (lo, hi - 1))
                  for lo, hi in _minus((0xC0000, LOW_SIZE), usable)]
     entries = [(IVT[0], IVT[1], IVT[2], "kernel")]

@@ -19,11 +19,11 @@ import logging
 import os
 import struct
 
-from .. import resources
+from .. import bda, resources
 from ..asm import asm
 from ..errors import PhyscallError
 from . import stubtables as tables
-from .firmware import LOW_SIZE, VGA_RAM, Firmware
+from .firmware import LOW_SIZE, Firmware
 from .profile import Profile
 
 log = logging.getLogger("physcall.emulator")
@@ -70,7 +70,8 @@ def _build(profile):
     _bda(low, profile)
     ebda = profile.ebda_segment << 4
     low[ebda] = profile.ebda_kib            # EBDA byte 0: its size in KiB (RBIL MEMORY.LST)
-    writable = ((0x400, 0x500, "BDA"), (ebda, ebda + profile.ebda_kib * 1024, "EBDA"), VGA_RAM)
+    writable = ((bda.BDA, bda.BDA_END, "BDA"), (ebda, ebda + profile.ebda_kib * 1024, "EBDA"),
+                bda.VGA_RAM + ("VGA RAM",))
     return bytes(low), writable
 
 
