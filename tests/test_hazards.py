@@ -101,3 +101,13 @@ def test_the_trampoline_can_declare_a_kind_handled(monkeypatch):
 def test_an_unknown_allowed_kind_names_the_kinds():
     with pytest.raises(physcall.PhyscallError, match="sti, hlt, smi"):
         physcall.invoke(physcall.interrupt(0x12), allow=["interrupts"])
+
+
+def test_a_port_hazard_points_at_the_port_instruction(seabios_snapshot):
+    """SeaBIOS's int 15h AH=86h programs the RTC's periodic interrupt (out to 71h) before it halts."""
+    from physcall.emulator import firmware
+    low = firmware.resolve(seabios_snapshot).low
+    out = physcall.invoke(physcall.interrupt(0x15, ah=0x86, cx=0, dx=1000), firmware=seabios_snapshot)
+    device = [h for h in out.report.hazards if h["kind"] == "device"]
+    assert device and "0071h (CMOS/RTC data)" in device[0]["text"]
+    assert low[device[0]["linear"]] in (0xE6, 0xE7, 0xEE, 0xEF)           # out imm8 / out dx

@@ -90,6 +90,35 @@ def where(machine, linear=None):
     return at, lin if linear is None else linear
 
 
+_IO = frozenset(("in", "out", "insb", "insw", "insd", "outsb", "outsw", "outsd"))
+
+
+def io_site(machine):
+    """(at, linear) of the port instruction being hooked.  Unicorn has not always written EIP back
+    when an in/out hook runs (seen: EIP at the start of the block on its first run), so look from
+    there for the first port instruction of the block."""
+    at, lin = machine.where()
+    mode = "flat32" if at.startswith("eip") else "real16"
+    from ..disasm import disassembler
+    for insn in disassembler(mode).disasm(bytes(machine.uc.mem_read(lin, 48)), lin):
+        if insn.mnemonic in _IO:
+            return _moved(at, insn.address - lin), insn.address
+        if insn.mnemonic.startswith(("j", "call", "ret", "loop", "iret", "lcall", "ljmp")):
+            break                                # the block ends here: EIP was right after all
+    return at, lin
+
+
+def _moved(at, delta):
+    """``at`` text advanced by ``delta`` bytes (cs:ip wraps within the segment)."""
+    if not delta:
+        return at
+    kind, _, value = at.rpartition(" ")
+    if ":" in value:
+        seg, off = value.split(":")
+        return "%s %s:%04x" % (kind, seg, (int(off, 16) + delta) & 0xFFFF)
+    return "%s %08x" % (kind, int(value, 16) + delta)
+
+
 # Port reads in one call beyond which a loop in the firmware counts as waiting (a hazard that ends the
 # dry run), instead of running out the budget at ~10 us of Python per read.  SeaBIOS's paths in the
 # matrix read a few dozen ports; a PIT or port-61h delay reads ~70 per millisecond it waits.
@@ -102,7 +131,7 @@ def port_in(machine, call, port, modelled):
     call.port_reads += 1
     if not modelled and port not in call.unknown_ports:
         call.unknown_ports.add(port)
-        at, lin = where(machine)
+        at, lin = io_site(machine)
         call.report.hazard("unknown-read", at, lin, "in from port %04xh: no device model, read as all-ones"
                            % port)
     if call.port_reads == POLL_LIMIT:
@@ -116,7 +145,9 @@ def port_in(machine, call, port, modelled):
 
 
 def port_out(machine, call, port, value):
-    at, lin = where(machine)
+    if port != 0xB2 and port not in KERNEL_DEVICES:
+        return
+    at, lin = io_site(machine)
     if port == 0xB2:
         call.report.hazard("smi", at, lin, "out %02xh to port 00b2h (APM control): triggers an SMI"
                            % (value & 0xFF))
@@ -165,8 +196,4 @@ def waiting(machine, call, limit=None):
 
 def _back_one(at):
     """The cs:ip text of the instruction before (a one-byte hlt); Unicorn stops after it."""
-    kind, _, value = at.rpartition(" ")
-    if ":" in value:
-        seg, off = value.split(":")
-        return "%s %s:%04x" % (kind, seg, (int(off, 16) - 1) & 0xFFFF)
-    return "%s %08x" % (kind, int(value, 16) - 1)
+    return _moved(at, -1)
