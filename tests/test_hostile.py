@@ -319,6 +319,14 @@ ROUTINES = [
      AT32, "refused"),
     ("write-the-gdt", F32, "sgdt [esp-8]\nmov eax, [esp-6]\nmov byte ptr [eax+0x1d], 0\nret",
      r"write of 1 bytes to 0x110", AT32, "refused"),
+    # reads the dry run cannot see: hazards, and writes after them restricted
+    ("unknown-read-high", F32, "mov eax, [0x300000]\nret", r"read of 0x300000: RAM above 1 MiB", AT32,
+     "unknown-read"),
+    ("unknown-read-hma", R16, "mov ax, 0xffff\nmov es, ax\nmov al, es:[0x20]\nret", r"read of 0x100010: the HMA",
+     AT16, "unknown-read"),
+    ("cpuid", R16, "xor eax, eax\ncpuid\nret", r"cpuid \(eax=0x0\)", AT16, "unknown-read"),
+    ("cpuid-32", F32, "mov eax, 1\ncpuid\nret", r"cpuid \(eax=0x1\)", AT32, "unknown-read"),
+    ("rdtsc-32", F32, "rdtsc\nret", r"rdtsc: a counter", AT32, "unknown-read"),
     ("smi-b2", R16, "xor al, al\nout 0xb2, al\nret", r"port 00b2h", AT16, "smi"),
     ("smi-b2-32", F32, "mov al, 0x0f\nout 0xb2, al\nret", r"port 00b2h", AT32, "smi"),
 ]
@@ -358,6 +366,21 @@ def test_flat32_segment_loads_use_the_trampolines_selectors():
     from physcall import abi
     src = "mov ax, %#x\nmov ds, ax\nmov es, ax\nmov eax, [0x413]\npush cs\ncall f\nret\nf: retf" % abi.SEL_DATA
     assert physcall.invoke(physcall.Routine(src, mode=F32)).report.verdict == "ok"
+
+
+@pytest.mark.parametrize("mode, source", [
+    (F32, "mov eax, [0x300000]\ntest eax, eax\njnz skip\nmov [0x200000], eax\nskip: ret"),
+    (F32, "cpuid\nmov [0x200100], ebx\nret"),
+    (R16, "mov ax, 0xffff\nmov es, ax\nmov al, es:[0x20]\nmov bx, 0x2800\nmov es, bx\nmov es:[0], al\nret"),
+])
+def test_after_an_unknown_read_only_the_calls_own_memory_is_writable(mode, source):
+    """Data-dependent code: the branch the dry run takes may not be the real one, so a write to a
+    range the caller granted (Policy.writable) after an unknown read is refused, naming both."""
+    from physcall import VerificationError
+    from physcall.emulator.policy import Policy
+    scratch = (0x28000, 0x29000) if mode == R16 else (0x200000, 0x201000)
+    with pytest.raises(VerificationError, match=r"after the unknown read at (cs:ip|eip) .*only the call's"):
+        physcall.invoke(physcall.Routine(source, mode=mode), policy=Policy(writable=[scratch + ("scratch",)]))
 
 
 def test_port92_reads_back_a20_on_and_an_honest_read_modify_write_passes():

@@ -22,7 +22,8 @@ the CPU does (Intel SDM vol. 3, 20.1.4 "Interrupt and Exception Handling" in rea
 import logging
 import struct
 
-from unicorn import UC_ARCH_X86, UC_HOOK_CODE, UC_HOOK_MEM_UNMAPPED, UC_HOOK_MEM_WRITE, UC_MODE_32, Uc, UcError
+from unicorn import (UC_ARCH_X86, UC_HOOK_CODE, UC_HOOK_INSN, UC_HOOK_MEM_READ, UC_HOOK_MEM_UNMAPPED,
+                     UC_HOOK_MEM_WRITE, UC_MEM_READ_UNMAPPED, UC_MODE_32, Uc, UcError)
 from unicorn import x86_const as X
 
 from .. import abi
@@ -36,7 +37,7 @@ from .effects import PortEffects, control_watch, pm1_ports
 from .devices import default_devices
 from .firmware import LOW_SIZE, resolve
 from .hooks import SENTINEL, SENTINEL_CS, SENTINEL_IP, CallState, Dispatcher
-from .policy import Policy, allowed_ranges, ret_sites, static_check, sti_sites
+from .policy import Policy, allowed_ranges, ret_sites, static_check, sti_sites, timer_sites
 from .report import Report
 from .segments import load_sites, loaded_value, trampoline_gdt
 
@@ -101,6 +102,8 @@ class Machine:
         self.hooks.install()
         uc.hook_add(UC_HOOK_MEM_UNMAPPED, self._on_unmapped)
         self._counter = BlockCounter(uc)
+        uc.hook_add(UC_HOOK_MEM_READ, self._on_hma_read, None, LOW_SIZE, HMA_END - 1)
+        uc.hook_add(UC_HOOK_INSN, self._on_cpuid, None, 1, 0, X.UC_X86_INS_CPUID)
         self.effects = PortEffects(pm1_ports(firmware))
         self.watch = control_watch(firmware.low)
         for at in self.watch:            # bounded to one address: free until something runs there
@@ -179,10 +182,48 @@ class Machine:
 
     def _on_unmapped(self, uc, access, address, size, value, data):
         # Memory above 1 MiB exists on first touch and reads as zeros (see the module docstring).
+        if access == UC_MEM_READ_UNMAPPED:
+            self._unknown_read("read of %#x: RAM above 1 MiB that is not in the firmware image (it "
+                               "reads as zeros here, the real machine has other data there)" % address)
         page = address & ~(PAGE - 1)
         uc.mem_map(page, PAGE)
         self._pages.add(page)
         return True
+
+    # -- reads the dry run cannot see -----------------------------------------------------------
+    def _unknown_read(self, text):
+        """An ``unknown-read`` hazard: what follows may differ on the real machine, so from now on
+        the call may write only its buffers, stack, code and the firmware's memory (_on_extra_write)."""
+        call = self.hooks.call
+        if call is not None and not call.stopped:
+            at, lin = self.where()
+            call.report.hazard("unknown-read", at, lin, text)
+
+    def _on_hma_read(self, uc, access, address, size, value, data):
+        self._unknown_read("read of %#x: the HMA, RAM above 1 MiB that is not in the firmware image"
+                           % address)
+
+    def _on_cpuid(self, uc, data):
+        self._unknown_read("cpuid (eax=%#x): the dry run's CPU answers, not the real one"
+                           % (uc.reg_read(X.UC_X86_REG_EAX) & 0xFFFFFFFF))
+        return 0                                        # Unicorn answers as its CPU model does
+
+    def _on_timer_read(self, uc, address, size, data):
+        name = {b"\x0f\x31": "rdtsc", b"\x0f\x33": "rdpmc"}.get(self.read(address, 2), "rdtscp")
+        self._unknown_read("%s: a counter the dry run does not model" % name)
+
+    def _on_extra_write(self, uc, access, address, size, value, data):
+        """A write to a range the caller added (Policy.writable) after an unknown read: refused."""
+        call = self.hooks.call
+        if call is None or call.stopped:
+            return
+        first = next((h for h in call.report.hazards if h["kind"] == "unknown-read"), None)
+        if first is not None:
+            self.mark_dirty(address, address + size)
+            self.hooks._stop(call, "write of %d bytes to %#x at %s after the unknown read at %s (%s): "
+                                   "what the real machine writes there is not known; only the call's "
+                                   "buffers, stack and the firmware's memory stay writable"
+                             % (size, address, self.where()[0], first["at"], first["text"]))
 
     # -- running ------------------------------------------------------------------------------
     def run(self, layout):
@@ -292,10 +333,14 @@ class Machine:
                 hooks.append(self.uc.hook_add(UC_HOOK_CODE, self.hooks.on_ret, None, at, at))
             for at in sti_sites(code, lo, placed.mode):
                 hooks.append(self.uc.hook_add(UC_HOOK_CODE, self._on_sti, None, at, at))
+            for at in timer_sites(code, lo, placed.mode):
+                hooks.append(self.uc.hook_add(UC_HOOK_CODE, self._on_timer_read, None, at, at))
             if placed.mode == "flat32":
                 for insn in load_sites(code, lo):
                     hooks.append(self.uc.hook_add(UC_HOOK_CODE, self._on_segment_load, insn,
                                                   insn.address, insn.address))
+        for lo, hi, *_ in self.policy.writable:
+            hooks.append(self.uc.hook_add(UC_HOOK_MEM_WRITE, self._on_extra_write, None, lo, hi - 1))
         if self.trace:
             from .trace import Tracer
             self._tracer = Tracer(self, self.hooks.call.report)

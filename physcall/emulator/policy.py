@@ -96,3 +96,10 @@ def ret_sites(code, start, mode):
 def sti_sites(code, start, mode):
     """Addresses of ``sti`` in a routine's bytes: a hazard when it runs (physcall.emulator.hazards)."""
     return [insn.address for insn in disassembler(mode).disasm(code, start) if insn.mnemonic == "sti"]
+
+
+def timer_sites(code, start, mode):
+    """Addresses of rdtsc, rdtscp and rdpmc in a routine's bytes: reads of counters the dry run does
+    not model (Unicorn's binding cannot hook them, so they are found before the run)."""
+    return [insn.address for insn in disassembler(mode).disasm(code, start)
+            if insn.mnemonic in ("rdtsc", "rdtscp", "rdpmc")]
