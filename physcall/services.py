@@ -11,6 +11,7 @@ in the caller's buffer) are followed while still in real mode.
 import struct
 
 from .call import Buffer, Routine, interrupt
+from .errors import LayoutError
 from .invoke import invoke
 
 SMAP = 0x534D4150
@@ -222,3 +223,42 @@ def smbios_entry_point(backend="emulator", **options):
     """
     out = invoke(Routine(SMBIOS_SCAN, mode="flat32", edi=Buffer(64)), backend=backend, **options)
     return out.buffers["edi"][:out.regs.eax]
+
+
+# int 13h AH=42h, "Extended Read" (EDD 3.0 / Ralf Brown's INT 13-42): the disk address packet lives in
+# the routine's own data (DS = its segment), filled in at run time because only then is the transfer
+# buffer's segment known (the layout points ES:BX at it).  EAX = first LBA, CX = sector count.
+EXT_READ = """
+    mov word ptr [dap_count], cx
+    mov word ptr [dap_off], bx
+    mov word ptr [dap_seg], es
+    mov dword ptr [dap_lba], eax
+    mov si, dap
+    mov ah, 0x42
+    int 0x13
+    ret
+dap:
+    .byte 0x10, 0
+dap_count:
+    .word 0
+dap_off:
+    .word 0
+dap_seg:
+    .word 0
+dap_lba:
+    .long 0, 0
+"""
+
+
+def disk_read(lba, count=1, drive=0x80, sector_size=512):
+    """A call that reads ``count`` sectors from ``lba`` of BIOS drive ``drive`` (int 13h AH=42h).
+
+    The bytes come back in ``buffers["es_bx"]``; CF=1 and AH = the BIOS's status on failure.
+
+    >>> disk_read(2048, 8).buffers["es_bx"].size
+    4096
+    """
+    if not 1 <= count <= 127:
+        raise LayoutError("disk_read: count %r out of range: int 13h AH=42h moves 1..127 sectors per call "
+                          "(EDD 3.0); split the read" % (count,))
+    return Routine(EXT_READ, eax=lba, ecx=count, edx=drive, es_bx=Buffer(sector_size * count))

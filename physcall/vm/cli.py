@@ -110,7 +110,7 @@ def cmd_shell(args):
         listener.bind(os.path.join(tmp, "chan.sock"))
         listener.listen(1)
         argv = guest.qemu_argv(image, initrd, tmp, args.memory, guest.resolve_accel(args.accel),
-                               console="stdio")
+                               console="stdio", disk=guest.disk_mod.build_disk())
         print("physcall vm shell: booting (exit the shell to power off)", file=sys.stderr)
         return subprocess.call(argv, preexec_fn=guest._die_with_parent)
 

@@ -39,6 +39,7 @@ import weakref
 from typing import NamedTuple
 
 from physcall import cache, hostlib, resources, toolchain
+from physcall.vm import disk as disk_mod
 from physcall.vm import host, initramfs, kernel, payload
 from physcall.vm.errors import GuestError, GuestTimeout
 
@@ -90,10 +91,12 @@ def resolve_accel(accel):
     return "tcg" if accel == "auto" else accel
 
 
-def qemu_argv(image, initrd, workdir, memory="256M", accel="tcg", python=None, console=None, append=""):
+def qemu_argv(image, initrd, workdir, memory="256M", accel="tcg", python=None, console=None, append="",
+              disk=None):
     """The QEMU command line: pc machine (SeaBIOS), no network, no virtio, two 8250 ports.
 
     ``console`` is None (ttyS0 to ``workdir/serial.log``) or ``"stdio"`` (interactive shell).
+    ``disk``: a raw image attached as IDE hard disk 80h (physcall.vm.disk), or None.
     """
     con = ("stdio,id=con,signal=off" if console == "stdio"
            else "file,id=con,path=%s" % os.path.join(workdir, "serial.log"))
@@ -112,7 +115,7 @@ def qemu_argv(image, initrd, workdir, memory="256M", accel="tcg", python=None, c
         "-chardev", con, "-serial", "chardev:con",
         "-chardev", "socket,id=chan,path=%s" % os.path.join(workdir, "chan.sock"), "-serial", "chardev:chan",
         "-kernel", str(image), "-initrd", str(initrd), "-append", (cmdline + " " + append).strip(),
-    ]
+    ] + (disk_mod.qemu_args(disk) if disk else [])
 
 
 def join_initrd(parts, workdir):
@@ -202,7 +205,8 @@ class Guest:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(os.path.join(self.tmpdir, "chan.sock"))
         listener.listen(1)
-        argv = qemu_argv(image, initrd, self.tmpdir, self.memory, self.accel, self.python, append=append)
+        argv = qemu_argv(image, initrd, self.tmpdir, self.memory, self.accel, self.python, append=append,
+                         disk=disk_mod.build_disk())
         log.debug("starting %s", " ".join(argv))
         started = time.monotonic()
         with open(os.path.join(self.tmpdir, "qemu.log"), "wb") as qlog:

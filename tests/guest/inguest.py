@@ -16,7 +16,8 @@ from physcall import abi, image, kexec
 from physcall.call import Buffer, Routine, interrupt
 from physcall.layout import Layout, lay_out
 from physcall.safety import in_guest
-from physcall.services import SMBIOS_SCAN
+from physcall.services import SMBIOS_SCAN, disk_read
+from physcall.vm import disk
 
 
 def jump(calls, **kw):
@@ -95,25 +96,48 @@ def check_soak(n=200):
             os.unlink(os.path.join(d, name))
     proc = workload(d)
     time.sleep(0.5)
-    bad, rts = [], []
+    bad, rts, kinds = [], [], {}
     try:
         for i in range(n):
-            out, = jump([interrupt(0x12)])
+            kind, calls, good = SOAK_MIX[i % len(SOAK_MIX)](i)
+            outs = jump(calls)
+            out = outs[-1]
             rts.append(out.timing.get("round_trip"))
-            if out.status != "returned" or out.regs.ax != first_ax(i, out):
-                bad.append((i, out.status, out.regs.ax))
+            kinds[kind] = kinds.get(kind, 0) + 1
+            if any(o.status != "returned" for o in outs) or not good(i, out):
+                bad.append((i, kind, out.status, out.regs.ax, out.regs.cf))
     finally:
         open(os.path.join(d, "stop"), "w").close()
         proc.wait(120)
     summary = json.load(open(os.path.join(d, "summary")))
-    return {"jumps": n, "bad": bad, "writes": summary["writes"], "lost": summary["bad"],
+    return {"jumps": n, "bad": bad, "writes": summary["writes"], "lost": summary["bad"], "kinds": kinds,
             "round_trip_min": min(r for r in rts if r), "loaded": kexec.kexec_loaded()}
+
+
+def _disk_soak(i):
+    lba = (i * 8) % (disk.SECTORS - 8)
+    return ("int13/42", [disk_read(lba, 8)],
+            lambda i, out: not out.regs.cf and out.buffers["es_bx"] == b"".join(disk.sector(lba + k) for k in range(8)))
+
+
+# The soak's mix: services that run with interrupts enabled (int 1Ah/16h), wait for one (int 15h
+# AH=86h, sti; hlt), read the disk, and the plain int 12h; each checked against what it must give.
+SOAK_MIX = [
+    lambda i: ("int12", [interrupt(0x12)], lambda i, out: out.regs.ax == first_ax(i, out)),
+    lambda i: ("int1a/00", [interrupt(0x1A, ah=0x00)], lambda i, out: True),
+    lambda i: ("int16/02", [interrupt(0x16, ah=0x02)], lambda i, out: True),
+    lambda i: ("int16/05+00", [interrupt(0x16, ah=0x05, cx=0x1E61), interrupt(0x16, ah=0x00)],
+               lambda i, out: out.regs.ax == 0x1E61),
+    lambda i: ("int15/86", [interrupt(0x15, ah=0x86, cx=0, dx=5000)], lambda i, out: not out.regs.cf),
+    _disk_soak,
+]
 
 
 _AX = []
 
 
 def first_ax(i, out):
+    """The int 12h answer of the soak's first int 12h jump: every later one must equal it."""
     if not _AX:
         _AX.append(out.regs.ax)
     return _AX[0]

@@ -56,6 +56,8 @@ def test_batch_of_64(jump_guest):
 def test_200_jumps_under_file_load(jump_guest):
     res = inguest(jump_guest, "soak", 200, timeout=1200)
     assert res["bad"] == [] and res["jumps"] == 200
+    # the mix: int 12h, services that enable interrupts (1Ah/00h, 16h) or wait for one (15h/86h), disk reads
+    assert len(res["kinds"]) == 6 and min(res["kinds"].values()) >= 33, res["kinds"]
     assert res["lost"] == [] and res["writes"] > 16 and res["loaded"] is False
     log = jump_guest.dmesg()
     assert not BAD_LOG.search(log), BAD_LOG.search(log).group(0)
