@@ -102,7 +102,13 @@ def check_wait(us=100000, n=3):
         out, = jump([interrupt(0x15, ah=0x86, cx=us >> 16, dx=us & 0xFFFF)])
         rows.append({"status": out.status, "cf": out.regs.cf, "ah": out.regs.ah, "ms": ms(out),
                      "cmos_b": [out.extra["irq"]["before"]["cmos_b"], out.extra["irq"]["after"]["cmos_b"]]})
-    return {"rows": rows, "tsc_mhz": out.timing.get("tsc_mhz")}
+    # The BIOS's own timer (IRQ0 -> int 08h at 18.2 Hz) ticks while a call waits: the BDA tick count
+    # that int 1Ah AH=00h reads advances across a 200 ms wait inside one jump.
+    first, wait, last = jump([interrupt(0x1A, ah=0x00), interrupt(0x15, ah=0x86, cx=3, dx=0x0D40),
+                              interrupt(0x1A, ah=0x00)])
+    ticks = [(o.regs.cx << 16) | o.regs.dx for o in (first, last)]
+    return {"rows": rows, "tsc_mhz": out.timing.get("tsc_mhz"), "ticks": ticks, "wait_ms": ms(wait),
+            "midnight": [first.regs.al, last.regs.al]}
 
 
 def check_keys(scan_ascii=0x1E61):
