@@ -12,6 +12,7 @@ and several can share it.
 import hashlib
 import os
 
+from physcall import cache
 from physcall.vm import host
 
 SECTOR_SIZE = 512
@@ -34,7 +35,7 @@ def chs_to_lba(cylinder, head, sector_number):
 def build_disk():
     """Path of the cached pattern image (written on first use, atomically)."""
     path = host.cache_dir("disk") / ("pattern-%d.img" % SECTORS)
-    if path.is_file() and path.stat().st_size == SECTORS * SECTOR_SIZE:
+    if os.path.lexists(path) and cache.trusted_file(path, "guest disk image").stat().st_size == SECTORS * SECTOR_SIZE:
         return path
     tmp = path.with_name(path.name + ".%d.tmp" % os.getpid())
     with open(tmp, "wb") as out:
