@@ -104,12 +104,6 @@
 #define PC_IRQ_X2APIC         0x04         /* ... in x2APIC mode (registers are MSRs) */
 #define PC_IRQ_LAPIC_FORCED   0x08         /* it was software-disabled: virtual wire set for the call */
 
-/* Hazards of the dry run (physcall/emulator) that this trampoline makes safe: a firmware `sti`
- * (interrupts enabled while it runs) and `hlt` (waiting for one of the BIOS's interrupts). */
-#define PC_HAZARD_STI         0x01
-#define PC_HAZARD_HLT         0x02
-#define PC_HANDLED_HAZARDS    0x03
-
 /* Hazard kinds of the dry run (physcall/emulator/hazards.py): what the firmware did that a real
  * machine may not survive.  On the kexec backend a jump whose dry run saw a hazard is refused unless
  * the caller allows its kind by name, or the trampoline declares the kind handled here: set its bit
@@ -122,7 +116,10 @@
 #define PC_HAZARD_WAIT         0x10        /* polls a timer or waits for an interrupt */
 #define PC_HAZARD_UNKNOWN_LEAF 0x20        /* a leaf the stub BIOS has no model for */
 #define PC_HAZARD_UNKNOWN_READ 0x40        /* a port with no device model was read */
-#define PC_HANDLED_HAZARDS     0
+/* Handled: STI|HLT.  A real16 call runs in the interrupt environment above: a firmware `sti` takes only
+ * the BIOS's own IRQs through its IVT (the kernel's vectors wait behind the TPR), and `hlt` wakes on
+ * the BIOS's timer, RTC, keyboard or disk interrupt.  (abi.py reads integer literals only.) */
+#define PC_HANDLED_HAZARDS     0x03
 
 #ifndef __ASSEMBLER__
 struct pc_regs_in {                 /* 40 bytes */

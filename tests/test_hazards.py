@@ -83,13 +83,24 @@ def no_real_jump(monkeypatch):
     monkeypatch.setattr(inv, "_real", refuse)
 
 
-def test_kexec_refuses_a_hazard_unless_allowed_by_name(seabios_snapshot, no_real_jump):
+def test_kexec_refuses_a_hazard_unless_allowed_by_name(seabios_snapshot, no_real_jump, monkeypatch):
+    monkeypatch.setattr(abi, "HANDLED_HAZARDS", 0)      # a trampoline that handles no kind
     call = physcall.interrupt(0x16, ah=0x02)
     with pytest.raises(physcall.errors.HazardRefused, match="--allow sti") as info:
         physcall.invoke(call, backend="kexec", confirm=True, firmware=seabios_snapshot)
     assert "sti at cs:ip f000:" in str(info.value) and info.value.report.hazards
     with pytest.raises(AssertionError, match="a real jump was attempted"):
         physcall.invoke(call, backend="kexec", confirm=True, firmware=seabios_snapshot, allow=["sti"])
+
+
+def test_this_trampoline_handles_sti_and_hlt(seabios_snapshot, no_real_jump):
+    """csrc/physcall.h declares STI|HLT handled (the interrupt environment of trampoline.S): int 16h
+    AH=02h's `sti` on the real SeaBIOS goes to the jump without an allow=, other kinds still refuse."""
+    assert abi.HANDLED_HAZARDS == abi.PC_HAZARD_STI | abi.PC_HAZARD_HLT
+    with pytest.raises(AssertionError, match="a real jump was attempted"):
+        physcall.invoke(physcall.interrupt(0x16, ah=0x02), backend="kexec", confirm=True,
+                        firmware=seabios_snapshot)
+    assert hazards.refused_kinds([{"kind": "sti"}, {"kind": "hlt"}, {"kind": "smi"}]) == ["smi"]
 
 
 def test_the_trampoline_can_declare_a_kind_handled(monkeypatch):
