@@ -9,8 +9,8 @@ or in the QEMU guest physcall boots).
 """
 
 from .errors import (AssemblyError, BackendError, CallError, ConfirmationRequired, InputError,
-                     LayoutError, ModelError, PhyscallError, PreflightError, UnknownBackend, UsageError,
-                     VerificationError)
+                     LayoutError, ModelError, OptionError, PhyscallError, PreflightError, UnknownBackend,
+                     UsageError, VerificationError)
 from .regs import Regs
 from .asm import Assembly, asm
 from .call import Buffer, Call, FarCall, Interrupt, Routine, far_call, interrupt
@@ -23,6 +23,6 @@ __version__ = "0.1.0"
 __all__ = [
     "AssemblyError", "Assembly", "BACKENDS", "BackendError", "Buffer", "Call", "CallError",
     "ConfirmationRequired", "FarCall", "InputError", "Interrupt", "LayoutError", "Layout", "ModelError",
-    "Outcome", "PhyscallError", "Placed", "PreflightError", "Regs", "Result", "Routine", "UnknownBackend",
+    "OptionError", "Outcome", "PhyscallError", "Placed", "PreflightError", "Regs", "Result", "Routine", "UnknownBackend",
     "UsageError", "VerificationError", "__version__", "asm", "far_call", "interrupt", "invoke", "lay_out",
 ]

@@ -30,6 +30,8 @@ class Buffer:
     """
 
     def __init__(self, size=None, data=None, align=16):
+        if data is not None and not isinstance(data, (bytes, bytearray, memoryview)):
+            raise CallError("Buffer data must be bytes, got %s: write data=b\"...\"" % type(data).__name__)
         data = bytes(data or b"")
         size = len(data) if size is None else size
         if not isinstance(size, int) or size <= 0:

@@ -26,6 +26,11 @@ class UsageError(PhyscallError, TypeError):
     """physcall was called in a way it does not take: an unknown option, a value of the wrong type."""
 
 
+class OptionError(PhyscallError, ValueError):
+    """An option has a value it cannot take (a budget of 0, an unknown hazard kind); the message says
+    which values it takes."""
+
+
 class InputError(PhyscallError, OSError):
     """A file the caller named cannot be read or written, or holds no calls; the message names it."""
 

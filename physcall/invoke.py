@@ -59,7 +59,11 @@ def invoke(calls, backend="emulator", verify=True, **options):
         raise UsageError("invoke(backend=%r) got unknown option%s %s; it takes %s"
                          % (backend, "s" if len(unknown) > 1 else "", ", ".join(unknown),
                             ", ".join(EMULATOR_OPTIONS + BACKEND_OPTIONS[backend])))
-    if backend == "vm" and options.get("session") is None and verify:
+    session = options.get("session")
+    if session is not None and not hasattr(session, "run_layout"):
+        raise UsageError("session=%r: give a physcall.vmbackend.Session (with Session() as vm: ...)"
+                         % (session,))
+    if backend == "vm" and session is None and verify:
         # The dry run needs the guest's own firmware, so the guest boots first
         from .vmbackend import Session
         guest = {k: options.pop(k) for k in ("memory", "accel") if k in options}

@@ -158,6 +158,12 @@ INVOKE_BAD = [
     (lambda: invoke(interrupt(0x12, es_di=Buffer(0x80000))), ValueError),
     (lambda: invoke("int 12h"), TypeError),
     (lambda: invoke(None), TypeError),
+    (lambda: invoke(interrupt(0x12), policy="refuse"), TypeError),
+    (lambda: invoke(interrupt(0x12), backend="vm", session=object()), TypeError),
+    (lambda: Buffer(4, data="abc"), ValueError),
+    (lambda: invoke(interrupt(0x12), budget=0), ValueError),
+    (lambda: invoke(interrupt(0x12), budget="x"), TypeError),
+    (lambda: invoke(interrupt(0x12), allow=["bogus"]), ValueError),
     (lambda: invoke([interrupt(0x12), "int 11h"]), TypeError),
     (_routine_loop, physcall.PhyscallError),              # refused by the dry run
     (lambda: invoke(Routine("cli\nhlt\nret")), physcall.PhyscallError),

@@ -5,7 +5,7 @@ import physcall
 PUBLIC = {
     "AssemblyError", "Assembly", "BACKENDS", "BackendError", "Buffer", "Call", "CallError",
     "ConfirmationRequired", "FarCall", "InputError", "Interrupt", "LayoutError", "Layout", "ModelError",
-    "Outcome", "PhyscallError", "Placed", "PreflightError", "Regs", "Result", "Routine", "UnknownBackend",
+    "OptionError", "Outcome", "PhyscallError", "Placed", "PreflightError", "Regs", "Result", "Routine", "UnknownBackend",
     "UsageError", "VerificationError", "__version__", "asm", "far_call", "interrupt", "invoke", "lay_out",
 }
 

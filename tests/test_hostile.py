@@ -203,8 +203,8 @@ def test_int16_waiting_for_a_key_stops_at_the_budget():
 
 @pytest.mark.parametrize("budget", [0, -1, 1.5, True])
 def test_a_budget_below_one_is_refused(budget):
-    from physcall.errors import UsageError
-    with pytest.raises(UsageError, match="1 or more"):
+    from physcall.errors import OptionError, UsageError     # a bad value, or a budget that is no number
+    with pytest.raises((OptionError, UsageError), match="1 or more"):
         physcall.invoke(physcall.interrupt(0x12), budget=budget)
 
 

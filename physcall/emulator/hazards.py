@@ -15,7 +15,7 @@ disposable guest: there hazards are reported, never refused.
 """
 
 from .. import abi
-from ..errors import HazardRefused, UsageError
+from ..errors import HazardRefused, OptionError
 
 # kind -> its bit in PC_HANDLED_HAZARDS; the header owns the numbers
 KINDS = {"sti": abi.HAZARD_STI, "hlt": abi.HAZARD_HLT, "smi": abi.HAZARD_SMI,
@@ -47,7 +47,7 @@ def check_allow(allow):
     allow = [allow] if isinstance(allow, str) else list(allow or ())
     unknown = [k for k in allow if k not in KINDS]
     if unknown:
-        raise UsageError("allow=%r: unknown hazard kind%s %s; the kinds are %s"
+        raise OptionError("allow=%r: unknown hazard kind%s %s; the kinds are %s"
                             % (allow, "s" if len(unknown) > 1 else "", ", ".join(unknown),
                                ", ".join(KINDS)))
     return allow

@@ -31,7 +31,7 @@ from ..outcome import NOT_RETURNED, NOT_RUN, RETURNED, Outcome
 from ..ranges import changed, complement, merge
 from ..regs import GPRS, SEGS, Regs
 from . import hazards
-from ..errors import UsageError
+from ..errors import OptionError, UsageError
 from .counter import STOP_SEGMENT, BlockCounter
 from .effects import PortEffects, control_watch, pm1_ports
 from .devices import default_devices
@@ -472,9 +472,12 @@ def _describe(placed):
 
 def check_budget(budget):
     """A budget is a count of instructions, 1 or more."""
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
+    if isinstance(budget, bool) or not isinstance(budget, int):
         raise UsageError("budget=%r: the dry run's budget is a number of instructions, 1 or more"
                          % (budget,))
+    if budget <= 0:
+        raise OptionError("budget=%r: the dry run's budget is a number of instructions, 1 or more"
+                          % (budget,))
 
 
 _MACHINES = {}
@@ -489,6 +492,8 @@ def run(layout, *, firmware=None, budget=10_000_000, trace=False, policy=None):
     >>> run(lay_out(interrupt(0x12)))[0].report.verdict          # doctest: +SKIP
     'ok'
     """
+    if policy is not None and not isinstance(policy, Policy):
+        raise UsageError("policy=%r: give a physcall.emulator.Policy(ports=..., writable=...)" % (policy,))
     firmware = resolve(firmware)
     entry = _MACHINES.get(id(firmware))
     if entry is None or entry[0] is not firmware:
