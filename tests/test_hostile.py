@@ -87,23 +87,7 @@ def test_flat32_far_call_into_firmware_returns():
     assert code[:1] == b"\x0e"
 
 
-# -- through the CLI ----------------------------------------------------------------------------
-def _cli(tmp_path, case):
-    name, mode, source, _, _ = case
-    path = tmp_path / ("%s.s" % name)
-    path.write_bytes(source.encode("utf-8") if isinstance(source, str) else source)
-    return subprocess.run([sys.executable, "-m", "physcall", "run", str(path), "--mode", mode],
-                          capture_output=True, text=True, timeout=60)
-
-
-@pytest.mark.parametrize("case", ASM, ids=[c[0] for c in ASM])
-def test_cli_refuses_with_one_line(tmp_path, case):
-    proc = _cli(tmp_path, case)
-    err = proc.stderr.strip().splitlines()
-    assert proc.returncode == 1 and len(err) == 1, proc.stderr
-    assert re.search(case[3], err[0]) and re.search(case[4], err[0]) and "Traceback" not in proc.stderr
-
-
+# -- the listing ---------------------------------------------------------------------------------
 def test_cli_asm_listing_covers_every_line(tmp_path):
     src = "start: mov ax, 1\n; nothing\n\ncall f\nmsg: .ascii \"BIOS\"\njz start\nf: retf\n"
     path = tmp_path / "l.s"
@@ -227,7 +211,7 @@ def test_ctrl_c_stops_a_dry_run_at_once(tmp_path):
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=10)
-    assert time.monotonic() - sent < 2
+    assert time.monotonic() - sent < 5              # the next block; the rest is interpreter exit
     assert proc.returncode == 130 and len(err.strip().splitlines()) == 1, err
     assert "interrupted" in err and "Traceback" not in err
 
@@ -388,3 +372,39 @@ def test_port92_reads_back_a20_on_and_an_honest_read_modify_write_passes():
         result = physcall.invoke(physcall.Routine("in al, 0x92\nor al, 2\nout 0x92, al\nin al, 0x92\nret",
                                                   mode=mode))
         assert result.report.verdict == "ok" and result.regs.al == 0x02
+
+
+
+# -- every case above through the CLI ------------------------------------------------------------
+def _cli_case(tmp_path, name, mode, source):
+    path = tmp_path / ("%s.s" % name)
+    path.write_bytes(source.encode("utf-8"))
+    return subprocess.run([sys.executable, "-m", "physcall", "run", str(path), "--mode", mode],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_every_case_through_the_cli(tmp_path):
+    """Refused: exit 1 and one line on stderr naming cause and place.  Hazard: exit 0 and the hazard
+    printed (kind at place).  Never a traceback.  Run four at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+    cases = [(n, m, src, cause, place, "refused") for n, m, src, cause, place in ASM] + ROUTINES
+    with ThreadPoolExecutor(4) as pool:
+        procs = list(pool.map(lambda c: _cli_case(tmp_path, c[0], c[1], c[2]), cases))
+    wrong = []
+    for (name, mode, _, cause, place, expect), proc in zip(cases, procs):
+        err = proc.stderr.strip().splitlines()
+        if "Traceback" in proc.stderr + proc.stdout:
+            wrong.append("%s: traceback" % name)
+        elif expect == "refused":
+            if proc.returncode != 1 or len(err) != 1 or not re.search(cause, err[0]) \
+                    or not re.search(place, err[0]):
+                wrong.append("%s: exit %d, stderr %r" % (name, proc.returncode, proc.stderr[-300:]))
+        elif proc.returncode != 0 or not re.search(r"hazards\s+.*%s at %s" % (expect, place), proc.stdout):
+            wrong.append("%s: exit %d, stdout %r" % (name, proc.returncode, proc.stdout[-300:]))
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_hostile_file_holds_at_least_60_cases_in_both_modes():
+    cases = ASM + [c[:5] for c in ROUTINES]
+    assert len(cases) + len(CALL_CONFLICTS) >= 60
+    assert {c[1] for c in cases} == {R16, F32}
