@@ -42,3 +42,17 @@ def test_writes_to_the_kernels_memory_are_refused_with_the_owner(seabios_snapsho
     with pytest.raises(physcall.VerificationError) as info:
         physcall.invoke(physcall.Routine(source, mode=mode), firmware=seabios_snapshot)
     assert owner in str(info.value)
+
+
+@pytest.mark.parametrize("source, what, owner", [
+    ("mov eax, [0xfec00000]\nret", "reads", "IOAPIC 0"),
+    ("mov dword ptr [0xfd000000], 0x00ffffff\nret", "writes", "0000:00:02.0"),
+])
+def test_a_devices_memory_is_a_hazard_not_ram(seabios_snapshot, source, what, owner):
+    """/proc/iomem names the IO-APIC and the VGA's frame buffer: no model answers them, so touching
+    one ends the dry run there, unverified, instead of reading zeros as if it were RAM."""
+    out = physcall.invoke(physcall.Routine(source, mode="flat32"), firmware=seabios_snapshot)
+    device = [h for h in out.report.hazards if h["kind"] == "device"]
+    assert out.report.verdict == "ok" and not out.report.returned
+    assert device and what in device[0]["text"] and "(iomem: %s)" % owner in device[0]["text"]
+    assert out.report.unverified.startswith("device at eip 000200")

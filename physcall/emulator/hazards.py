@@ -156,6 +156,20 @@ def port_out(machine, call, port, value):
                                               "kernel owns" % (value, port, KERNEL_DEVICES[port]))
 
 
+def mmio(machine, call, address, access, owner):
+    """The first touch of a memory-mapped device's page: no model answers it (reads give zeros), so
+    the dry run ends here, unverified."""
+    if call.stopped:
+        return
+    from unicorn import UC_MEM_WRITE_UNMAPPED
+    at, lin = where(machine)
+    what = "writes" if access == UC_MEM_WRITE_UNMAPPED else "reads"
+    call.report.stop_unverified("device", at, lin, "%s memory-mapped %#x, which belongs to %s: no "
+                                "model answers it" % (what, address, owner))
+    call.stopped = call.report.unverified
+    machine.uc.emu_stop()
+
+
 def unknown_leaf(machine, call, text):
     at, lin = where(machine)
     call.report.hazard("unknown-leaf", at, lin, text)

@@ -188,6 +188,9 @@ class Machine:
         page = address & ~(PAGE - 1)
         uc.mem_map(page, PAGE)
         self._pages.add(page)
+        entry = self.firmware.owners.find(address)
+        if entry is not None and entry[3] == "device" and self.hooks.call is not None:
+            hazards.mmio(self, self.hooks.call, address, access, entry[2])
         return True
 
     # -- reads the dry run cannot see -----------------------------------------------------------
@@ -272,6 +275,8 @@ class Machine:
         report = Report(call=_describe(placed), mode=placed.mode, budget=self.budget,
                         firmware=self.firmware.name)
         allowed = allowed_ranges(placed, layout, self.firmware, self.policy)
+        # a device's registers are no RAM to refuse: touching them is a hazard (hazards.mmio)
+        allowed = merge(allowed + [(lo, hi) for lo, hi, _ in self.firmware.owners.device_ranges()])
         call = self.hooks.call = CallState(placed, layout, report, allowed, gaps)
         if placed.routine and self._static_refusal(placed, report):
             return _outcome(placed, placed.regs, self._buffers(placed), report, NOT_RUN)

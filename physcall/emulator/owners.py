@@ -50,6 +50,10 @@ class Owners:
             return entry[2][:-1] + "; iomem: %s)" % inside[-1]
         return entry[2]
 
+    def device_ranges(self):
+        """(start, end, who) of memory-mapped devices above 1 MiB (a PCI BAR, the IO-APIC)."""
+        return sorted((lo, hi, who) for lo, hi, who, kind in self.entries if kind == "device")
+
     def firmware_ranges(self):
         """(start, end, why) of what the firmware owns: the writable areas of a snapshot."""
         return sorted((lo, hi, who) for lo, hi, who, kind in self.entries if kind == "firmware")
@@ -72,6 +76,8 @@ def owners(low, meta):
     entries += [(lo, hi, "the firmware (%s)" % why, "firmware") for lo, hi, why in firmware]
     entries += [(lo, hi, "the kernel's RAM (E820 %s %#x-%#x)" % (kind, lo, hi), "kernel")
                 for lo, hi, kind in usable]
+    entries += [(lo, hi, "a device (iomem: %s)" % name, "device")
+                for lo, hi, name in _iomem_devices(meta.get("iomem") or "")]
     return Owners(entries, _iomem_children(meta.get("iomem") or ""))
 
 
@@ -97,6 +103,26 @@ def _iomem_children(text):
         m = _IOMEM.match(line)
         if m and m.group(1):
             out.append((int(m.group(2), 16), int(m.group(3), 16) + 1, m.group(4).strip()))
+    return out
+
+
+# Top-level /proc/iomem names that are memory, not a device's registers
+_NOT_DEVICES = ("System RAM", "Reserved", "reserved", "ACPI Tables", "ACPI Non-volatile Storage",
+                "System ROM", "Video ROM", "Adapter ROM", "Persistent Memory", "Unknown E820 type",
+                "PCI Bus", "PCI MMCONFIG")
+
+
+def _iomem_devices(text):
+    """(start, end, name) of top-level /proc/iomem ranges above 1 MiB that a device decodes (its
+    registers or its frame buffer): the dry run has no model of them.  Root reads real addresses;
+    others see zeros, which give no ranges."""
+    out = []
+    for line in text.splitlines():
+        m = _IOMEM.match(line)
+        if m and not m.group(1):
+            lo, hi, name = int(m.group(2), 16), int(m.group(3), 16) + 1, m.group(4).strip()
+            if lo >= LOW_SIZE and hi > lo + 1 and not name.startswith(_NOT_DEVICES):
+                out.append((lo, hi, name))
     return out
 
 
