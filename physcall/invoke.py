@@ -12,6 +12,7 @@ from .call import Call
 from .errors import BackendError, ConfirmationRequired, UnknownBackend, UsageError, VerificationError
 from .layout import lay_out
 from .outcome import RETURNED
+from .vmbackend import Session, run_vm
 
 log = logging.getLogger("physcall")
 
@@ -60,12 +61,11 @@ def invoke(calls, backend="emulator", verify=True, **options):
                          % (backend, "s" if len(unknown) > 1 else "", ", ".join(unknown),
                             ", ".join(EMULATOR_OPTIONS + BACKEND_OPTIONS[backend])))
     session = options.get("session")
-    if session is not None and not hasattr(session, "run_layout"):
+    if session is not None and not isinstance(session, Session):
         raise UsageError("session=%r: give a physcall.vmbackend.Session (with Session() as vm: ...)"
                          % (session,))
     if backend == "vm" and session is None and verify:
         # The dry run needs the guest's own firmware, so the guest boots first
-        from .vmbackend import Session
         guest = {k: options.pop(k) for k in ("memory", "accel") if k in options}
         with Session(**guest) as session:
             return invoke(calls, backend, verify, session=session, **options)
@@ -123,5 +123,4 @@ def _real(backend, layout, options):
     if backend == "kexec":
         from . import kexec
         return kexec.run_kexec(layout, **options)
-    from . import vmbackend
-    return vmbackend.run_vm(layout, **options)
+    return run_vm(layout, **options)
