@@ -14,8 +14,9 @@ write is harmful; a harmful write is refused on every backend (the hazards rulin
   It reads back 02h here (A20 on, no reset), as on the machines physcall runs on.
 - the ACPI PM1a/PM1b control blocks (ACPI 6.5, 4.8.3.2.1 "PM1 Control Registers"): SLP_EN (bit 13)
   puts the machine to sleep in the state SLP_TYP names; S5 is off.  Their ports come from the FADT
-  (PM1a_CNT_BLK at offset 64, PM1b_CNT_BLK at 68) when the firmware image holds one, else the common
-  ones: QEMU pc (PIIX4 PM base B000h), QEMU q35 and Intel ICH (base 600h, 400h, 1800h), AMD FCH (800h).
+  (PM1a_CNT_BLK at offset 64, PM1b_CNT_BLK at 68) when the firmware image holds one, and the common
+  ones too: QEMU pc (PIIX4 PM base B000h, or 600h as this SeaBIOS sets it), QEMU q35 and Intel ICH
+  (base 600h, 400h, 1800h), AMD FCH (800h).
 
 ``control_watch`` gives the addresses whose execution is refused whatever path leads there (a
 ``pushf; call far`` through the IVT as much as ``int``): the int 19h and int 18h handlers, the reset
@@ -94,14 +95,16 @@ class PortEffects:
 
 
 def pm1_ports(firmware):
-    """PM1a/PM1b control ports from the FADT the firmware image holds, else the common ones."""
+    """PM1a/PM1b control ports from the FADT the firmware image holds, and the common ones: a write
+    with SLP_EN to a common address is refused even where the FADT names another (QEMU's pc machine
+    is at B004h or 604h depending on the firmware that set it up), a false refusal being cheap."""
     found = []
     for _, data in getattr(firmware, "high", ()):
         at = bytes(data).find(b"FACP")
         if at >= 0 and len(data) >= at + 72:
             pm1a, pm1b = struct.unpack_from("<II", data, at + 64)
             found += [p for p in (pm1a, pm1b) if 0 < p < 0x10000]
-    return tuple(found) or COMMON_PM1_CNT
+    return tuple(dict.fromkeys(found + list(COMMON_PM1_CNT)))
 
 
 def control_watch(low):

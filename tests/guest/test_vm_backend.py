@@ -87,8 +87,17 @@ def test_readme_main_job_cli():
     assert doc["results"][0]["timing"]
 
 
-@pytest.mark.parametrize("source, reason", [("l: jmp l", "no return"), ("mov eax, cr0\nmov cr0, eax\nret", "cr0"),
-                                            ("mov al, 0xfe\nout 0x64, al\nret", "reset")])
+@pytest.mark.parametrize("source, reason", [
+    ("l: jmp l", "no return"), ("mov eax, cr0\nmov cr0, eax\nret", "cr0"),
+    ("mov al, 0xfe\nout 0x64, al\nret", "reset"),
+    # issue 11, on the guest's own SeaBIOS snapshot: PM1a from its FADT (604h here), its IVT's handlers
+    ("mov dx, 0x604\nmov ax, 0x2000\nout dx, ax\nret", "pm1 control 0604h"),
+    ("mov dx, 0xb004\nmov ax, 0x2000\nout dx, ax\nret", "pm1 control b004h"),
+    ("xor ax, ax\nmov es, ax\npushf\ncall far es:[0x64]\nret", "int 19h handler"),
+    ("mov bx, 0x5307\nxor ax, ax\nmov es, ax\nmov ax, bx\npushf\ncall far es:[0x54]\nret", "5307h"),
+    ("in al, 0x92\nand al, 0xfd\nout 0x92, al\nret", "a20 off"),
+    ("mov ax, 0x0301\nmov cx, 1\nmov dx, 0x80\nxor bx, bx\nint 0x13\nret", "write sectors"),
+])
 def test_hostile_routine_never_reaches_the_guest_kernel(vm, jump_guest, source, reason):
     with pytest.raises(physcall.VerificationError) as err:
         physcall.invoke(physcall.Routine(source), backend="vm", session=vm, budget=100_000)
