@@ -14,6 +14,7 @@ import pickle
 import select
 import signal
 import struct
+import threading
 
 from .errors import AssemblyError
 
@@ -54,6 +55,7 @@ def _read(fd, size):
 class _Worker:
     def __init__(self):
         self.pid = self.owner = None
+        self.lock = threading.Lock()            # one request on the pipe at a time
 
     def start(self):
         req_r, req_w = os.pipe()                        # parent -> child
@@ -82,6 +84,10 @@ class _Worker:
             self.pid = None
 
     def request(self, mode, text, origin, timeout):
+        with self.lock:
+            return self._request(mode, text, origin, timeout)
+
+    def _request(self, mode, text, origin, timeout):
         if self.pid is None or self.owner != os.getpid():   # none yet, or we are a forked copy
             self.start()
         data = pickle.dumps((mode, text, origin))
