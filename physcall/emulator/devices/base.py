@@ -7,8 +7,11 @@ def ones(size):
 
 
 class Device:
-    """Base: all-ones reads (an ISA bus with nothing on it), ignored writes."""
+    """Base: all-ones reads (an ISA bus with nothing on it), ignored writes; a device starts reset."""
     ports = ()
+
+    def __init__(self):
+        self.reset()
 
     def read(self, port, size):
         return ones(size)

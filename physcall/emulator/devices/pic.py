@@ -10,9 +10,6 @@ class Pic(Device):
     guest: DESIGN.md, "Interrupts")."""
     ports = (0x20, 0x21, 0xA0, 0xA1)
 
-    def __init__(self):
-        self.reset()
-
     def reset(self):
         self.imr = {0x20: 0xFB, 0xA0: 0xFF}
         self.icw = {0x20: 0, 0xA0: 0}              # ICW words still expected after ICW1

@@ -8,9 +8,6 @@ class Port92(Device):
     which the refusal table catches before a write gets here."""
     ports = (0x92,)
 
-    def __init__(self):
-        self.reset()
-
     def reset(self):
         self.value = 0x02
 
@@ -26,9 +23,6 @@ class Apm(Device):
     here both just keep what was written."""
     ports = (0xB2, 0xB3)
 
-    def __init__(self):
-        self.reset()
-
     def reset(self):
         self.regs = {0xB2: 0, 0xB3: 0}
 
@@ -42,9 +36,6 @@ class Apm(Device):
 class DebugLog(Device):
     """POST code port 80h and QEMU's debug console 402h (SeaBIOS's debug output): writes are kept."""
     ports = (0x80, 0x402)
-
-    def __init__(self):
-        self.reset()
 
     def reset(self):
         self.post, self.text = [], bytearray()

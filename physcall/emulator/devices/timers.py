@@ -46,9 +46,6 @@ class Pit(Device):
     ports = (0x40, 0x41, 0x42, 0x43)
     STEP = 0x111
 
-    def __init__(self):
-        self.reset()
-
     def reset(self):
         self.count = [0xFFFF] * 3
         self.access = [3] * 3                  # 1 LSB, 2 MSB, 3 LSB then MSB
@@ -101,9 +98,6 @@ class Pit(Device):
 class SystemPort(Device):
     """Port 61h: bit 4 (refresh) toggles on every read, which BIOS delay loops wait for."""
     ports = (0x61,)
-
-    def __init__(self):
-        self.reset()
 
     def reset(self):
         self.value = 0x20

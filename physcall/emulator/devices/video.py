@@ -11,9 +11,6 @@ class Vga(Device):
     retrace bits (0 and 3) toggle on every read so that wait-for-retrace loops end."""
     ports = tuple(range(0x3C0, 0x3D0)) + (0x3B4, 0x3B5, 0x3BA, 0x3D4, 0x3D5, 0x3DA)
 
-    def __init__(self):
-        self.reset()
-
     def reset(self):
         self.files = {"attr": bytearray(0x20), "seq": bytearray(8), "gfx": bytearray(9),
                       "crtc": bytearray(0x19)}
@@ -93,9 +90,6 @@ class BochsVbe(Device):
     what is written."""
     ports = (0x1CE, 0x1CF, 0x1D0)
     ID, MEMORY_64K = 0xB0C5, 256
-
-    def __init__(self):
-        self.reset()
 
     def reset(self):
         self.index, self.regs = 0, [0] * 16
