@@ -185,7 +185,8 @@ struct pc_header {
     uint64_t return_address;        /* 0(%rsp) at entry */
     struct pc_irq_state irq_before; /* as the kernel left them, before the first real16 call */
     struct pc_irq_state irq_after;  /* as given back, after the last real16 call (before syscore resume) */
-    uint32_t irq_calls;             /* real16 calls run in the BIOS's interrupt environment */
+    uint32_t irq_calls;             /* real16 calls run in the BIOS's interrupt environment (one setup per
+                                       run of consecutive real16 calls) */
     uint32_t irq_eois;              /* local APIC + 8259 EOIs the trampoline had to send on the way back */
     uint32_t mailbox_pages;         /* used entries of mailbox[] */
     uint32_t reserved;              /* keeps mailbox[] 8-byte aligned */

@@ -244,7 +244,18 @@ run_calls:
 	rep movsq
 	andl	$PC_EFLAGS_MASK, cur+CALL_in_eflags(%rip)
 	orl	$PC_EFLAGS_FIXED, cur+CALL_in_eflags(%rip)
-	call	descend
+	/* irq_more: the next call runs in real mode too, so the BIOS's interrupt environment stays up
+	 * across both (set up and given back once per run of real16 calls, not once per call). */
+	movl	$0, irq_more(%rip)
+	leal	1(%r12d), %eax
+	cmpl	HDR_count(%rbx), %eax
+	jae	5f
+	cmpl	$PC_MAX_CALLS, %eax
+	jae	5f
+	cmpl	$PC_MODE_REAL16, PC_SIZEOF_CALL+CALL_mode(%r13)
+	jne	5f
+	movl	$1, irq_more(%rip)
+5:	call	descend
 	movq	%r13, %rdi
 	leaq	cur(%rip), %rsi
 	movl	$(PC_SIZEOF_CALL / 8), %ecx
@@ -343,8 +354,11 @@ down32:
 	movl	%eax, %cr4
 	cmpl	$PC_MODE_FLAT32, cur+CALL_mode
 	je	flat32_call
+	incl	pc_block+HDR_irq_calls
+	cmpl	$0, irq_active			/* still up from the previous real16 call */
+	jne	1f
 	call	irq_enter			/* paging off: the local APIC's MMIO is reachable */
-	ljmpl	$PC_SEL_CODE16, $RM(pm16)
+1:	ljmpl	$PC_SEL_CODE16, $RM(pm16)
 
 /* Flat 32-bit, paging off: near call to eip on the call's stack; no IDT (a fault resets). */
 flat32_call:
@@ -473,6 +487,8 @@ up32:
 	movl	long_rsp, %esp			/* the call left %esp on its own stack */
 	cmpl	$0, irq_active
 	je	1f
+	cmpl	$0, irq_more
+	jne	1f
 	call	irq_leave
 1:	movl	climb_cr4, %eax
 	movl	%eax, %cr4
@@ -655,8 +671,7 @@ irq_enter:
 	movl	$(pc_block+HDR_irq_before), %edi
 	movl	$(PC_SIZEOF_IRQ_STATE / 4), %ecx
 	rep movsl
-1:	incl	pc_block+HDR_irq_calls
-	cmpl	$0, apic_mode
+1:	cmpl	$0, apic_mode
 	je	2f
 	/* Hold every fixed vector: pending kernel interrupts stay in IRR.  ExtINT ignores the TPR. */
 	movl	$APIC_TPR, %ecx
@@ -855,7 +870,8 @@ climb_cr3:	.long	0
 climb_cr4:	.long	0
 apic_mode:	.long	0			/* 0 none/unreachable, 1 xAPIC (MMIO), 2 x2APIC (MSRs) */
 apic_mmio:	.long	0
-irq_active:	.long	0			/* irq_enter ran for the current call */
+irq_active:	.long	0			/* the BIOS's interrupt environment is up */
+irq_more:	.long	0			/* ... and stays up after the current call */
 	.balign	8
 irq_saved:	.skip	PC_SIZEOF_IRQ_STATE	/* the kernel's controllers, before the current call */
 

@@ -115,7 +115,9 @@ def check_keys(scan_ascii=0x1E61):
     """int 16h AH=05h puts a key in the BIOS's buffer; AH=01h sees it; AH=00h takes it; AH=01h: empty."""
     outs = jump([interrupt(0x16, ah=0x05, cx=scan_ascii), interrupt(0x16, ah=0x01),
                  interrupt(0x16, ah=0x00), interrupt(0x16, ah=0x01)])
-    return {"calls": [summary(o) for o in outs]}
+    irq = outs[-1].extra["irq"]
+    return {"calls": [summary(o) for o in outs], "irq_calls": irq["calls"], "isr_after": irq["after"]["isr"],
+            "imr": [irq["before"]["pic_imr"], irq["after"]["pic_imr"]]}
 
 
 def check_disk():
