@@ -233,7 +233,7 @@ EXT_READ = """
     mov word ptr [dap_off], bx
     mov word ptr [dap_seg], es
     mov dword ptr [dap_lba], eax
-    mov si, dap
+    mov si, offset dap
     mov ah, 0x42
     int 0x13
     ret
@@ -257,6 +257,9 @@ def disk_read(lba, count=1, drive=0x80, sector_size=512):
 
     >>> disk_read(2048, 8).buffers["es_bx"].size
     4096
+    >>> from physcall.layout import lay_out
+    >>> len(lay_out([disk_read(0)]).calls)            # the routine assembles
+    1
     """
     if not 1 <= count <= 127:
         raise LayoutError("disk_read: count %r out of range: int 13h AH=42h moves 1..127 sectors per call "
