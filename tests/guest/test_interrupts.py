@@ -89,9 +89,11 @@ def test_int15_86_waits_the_time_asked(jump_guest):
         assert row["ms"] >= 90.0, row                  # RBIL int 15h AH=86h: CX:DX microseconds
         assert row["cmos_b"][0] == row["cmos_b"][1], row   # the RTC's periodic interrupt turned off again
     # int 08h ran at the BIOS's 18.2 Hz (1193182 / 65536) during the 200 ms wait: 3.6 ticks expected.
+    # The lower bound is loose: under a loaded TCG host QEMU delivers the PIT's ticks late (seen: 3 ticks
+    # in a wait the TSC measured at 254 ms); a timer that does not reach int 08h gives 0.
     assert r["wait_ms"] >= 180.0 and r["midnight"] == [0, 0], r
     expected = r["wait_ms"] / 1000.0 * 1193182 / 65536
-    assert expected - 1.5 <= r["ticks"][1] - r["ticks"][0] <= expected + 1.5, r
+    assert 2 <= r["ticks"][1] - r["ticks"][0] <= expected + 1.5, r
 
 
 def test_int16_key_put_then_read_in_one_batch(jump_guest):
