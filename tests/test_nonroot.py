@@ -1,4 +1,5 @@
-"""Dry runs as a user who is not root, for real: uid 65534 runs physcall's CLI (issue 8, "Not only root").
+"""Dry runs and the vm backend as a user who is not root, for real: uid 65534 runs physcall's CLI
+(issue 8, "Not only root").
 
 The venv's interpreter may live where another user cannot even start it (on the lead's machine it is
 under /root/.pyenv, and /root is mode 0700).  So Debian's /usr/bin/python3 (bootstrap.sh installs it),
@@ -6,8 +7,15 @@ of the same minor version as this one, runs a copy of physcall and of its depend
 environment (cp311 wheels load in any 3.11.x) out of a world-readable temporary directory.  The user's
 HOME and XDG_CACHE_HOME are a directory of its own there.  Nothing outside that directory changes
 owner or mode, and the directory is removed afterwards.
+
+The vm backend as that user needs a guest kernel in its own cache: the guest's payload (its interpreter,
+the dependencies, the checkout, the trampoline it built), the initramfs, the disk image and the logs are
+all written into the cache at run time, so a cache the user cannot write (root's, trusted as it is) would
+not do, and /root is closed to it anyway.  The test gives it root's kernel, copied in as `physcall vm
+setup` would have left it, instead of a 30-minute build.
 """
 
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -22,6 +30,7 @@ import pytest
 
 from physcall import cache, resources
 from physcall.emulator.profile import Profile
+from physcall.vm import kernel, payload
 
 NOBODY = 65534
 PYTHON = "/usr/bin/python3"
@@ -56,8 +65,9 @@ def _owned_by_nobody(root):
 
 @pytest.fixture(scope="module")
 def world():
-    """``/tmp/physcall-nonroot-*/``: ``lib/`` (root's, 0755: physcall, csrc/, stubs/ and the
-    dependencies) and ``home/`` (uid 65534's, 0700).  Not under pytest's tmp_path: that is 0700 root."""
+    """``/tmp/physcall-nonroot-*/``: ``lib/`` (root's, 0755: physcall with csrc/ and stubs/ where a wheel
+    has them, and the dependencies with their metadata) and ``home/`` (uid 65534's, 0700).  Not under
+    pytest's tmp_path: that is 0700 root."""
     top = pathlib.Path(tempfile.mkdtemp(prefix="physcall-nonroot-", dir="/tmp"))
     try:
         os.chmod(top, 0o755)
@@ -73,10 +83,15 @@ def world():
         lib = top / "lib"
         lib.mkdir(mode=0o755)
         shutil.copytree(resources.PACKAGE, lib / "physcall", ignore=SKIP)
-        for name in ("csrc", "stubs"):                  # where resources.data_dir finds them: beside physcall/
-            shutil.copytree(resources.data_dir(name), lib / name, ignore=SKIP)
+        for name in ("csrc", "stubs"):                  # where a wheel has them (the guest's payload packs them)
+            shutil.copytree(resources.data_dir(name), lib / "physcall" / resources.DATA / name, ignore=SKIP,
+                            dirs_exist_ok=True)
         for name in DEPS:
             _copy_module(name, lib)
+        for name in payload.DISTRIBUTIONS + ["pycparser"]:   # their metadata: the payload finds their files by it
+            dist = importlib.metadata.distribution(name)
+            meta = next(f for f in dist.files if f.name == "METADATA" and f.parent.name.endswith(".dist-info"))
+            shutil.copytree(pathlib.Path(dist.locate_file(meta)).parent, lib / meta.parent.name)
         for d, dirs, files in os.walk(lib):             # readable by all whatever the umask or the source's mode
             for n in dirs + files:
                 p = os.path.join(d, n)
@@ -151,3 +166,30 @@ def test_kexec_without_yes_as_nobody_is_one_line(world, untouched_root_cache):
     assert proc.returncode == 1 and proc.stdout == ""
     assert len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr
     assert "--yes" in proc.stderr and "confirm=True" in proc.stderr
+
+
+@pytest.mark.guest
+def test_vm_backend_as_nobody(world, untouched_root_cache):
+    """uid 65534 boots the guest (TCG: no /dev/kvm needed) with a kernel in its own cache, and the real
+    int 12h in it answers what the guest's SeaBIOS says: 639 KiB."""
+    kdir = kernel.build_kernel()                     # root's, as `physcall vm setup` left it (cached)
+    deb = kernel.download_source()                   # its name identifies the kernel build (cache key)
+    own = world / ".cache" / "physcall"
+    for src, dst in ((deb, own / "apt" / "debs" / deb.name),
+                     (kdir / "bzImage", own / "kernel" / kdir.name / "bzImage")):
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)                    # a new file (never a hard link: chown below would follow)
+    for d, dirs, files in os.walk(world):
+        for n in dirs + files:
+            p = os.path.join(d, n)
+            assert os.lstat(p).st_nlink == 1 or n in dirs
+            os.lchown(p, NOBODY, NOBODY)
+            if n in dirs:
+                os.chmod(p, 0o700)
+    doc = physcall(world, "int", "0x12", "--backend", "vm", "--json")
+    result = doc["results"][0]
+    assert doc["backend"] == "vm" and result["status"] == "returned"
+    assert result["regs"]["eax"] & 0xFFFF == 639
+    assert result["report"]["firmware"].startswith("snapshot of the vm guest")
+    assert list(own.glob("payload/*/payload.cpio")) and all(
+        os.lstat(p).st_uid == NOBODY for p in own.rglob("*"))
