@@ -27,6 +27,9 @@ int prctl(int option, ...);
 int uc_ctl(void *uc, int control, ...);
 int uc_emu_stop(void *uc);
 int uc_reg_read(void *uc, int regid, void *value);
+int uc_reg_write(void *uc, int regid, const void *value);
+int uc_mem_read(void *uc, uint64_t address, void *bytes, uint64_t size);
+int uc_mem_write(void *uc, uint64_t address, const void *bytes, uint64_t size);
 int uc_hook_add(void *uc, size_t *hh, int type, void *callback, void *user_data, uint64_t begin,
                 uint64_t end, ...);
 """)

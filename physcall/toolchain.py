@@ -3,7 +3,8 @@
 One build directory, ``~/.cache/physcall/trampoline/<hash of csrc sources and tool versions>/``,
 holds everything compiled: ``trampoline.elf`` (csrc/trampoline.S, the image's code), and for the host
 side of the jump and the emulator ``libphyscall.so`` (csrc/hostlib.c: the TSC; csrc/counter.c: the
-dry run's instruction counter; declared in csrc/hostlib.h, loaded with cffi by physcall.hostlib) and
+dry run's instruction counter; csrc/dispatch.c: its interrupt dispatch; declared in csrc/hostlib.h,
+loaded with cffi by physcall.hostlib) and
 ``kexec_segment.cdef`` (struct kexec_segment as the kernel's uapi header <linux/kexec.h> declares it,
 for cffi).  physcall.cache checks the owner and mode of the directory before anything in it is
 loaded.  The guest has no gcc: its payload carries the host's build directory at its host path.
@@ -29,7 +30,7 @@ from .resources import CSRC
 log = logging.getLogger("physcall")
 
 SOURCES = ("physcall.h", "asm-offsets.c", "trampoline.S", "trampoline.ld.S", "hostlib.h", "hostlib.c",
-           "counter.c")
+           "counter.c", "dispatch.c")
 OUTPUTS = ("trampoline.elf", "libphyscall.so", "kexec_segment.cdef")
 
 
@@ -107,7 +108,8 @@ def _compile(tmp):
           "-z", "max-page-size=4096", "-z", "noexecstack", "--no-warn-rwx-segments",
           "-o", str(tmp / "trampoline.elf"), str(tmp / "trampoline.o")])
     _run(["gcc", "-O2", "-shared", "-fPIC", "-Wl,-z,noexecstack", "-I", str(CSRC),
-          "-o", str(tmp / "libphyscall.so"), str(CSRC / "hostlib.c"), str(CSRC / "counter.c")])
+          "-o", str(tmp / "libphyscall.so"), str(CSRC / "hostlib.c"), str(CSRC / "counter.c"),
+          str(CSRC / "dispatch.c")])
     uapi = _run(["gcc", "-E", "-P", "-x", "c", "-"], stdin="#include <linux/kexec.h>\n")
     (tmp / "kexec_segment.cdef").write_text(declaration(uapi, "struct kexec_segment"))
 

@@ -4,20 +4,33 @@ at the end: a :class:`Dispatcher` per Machine, with the state of the current cal
 A hook that refuses records the reason and stops the emulation; an exception raised in a hook is never
 caught here: the Unicorn binding stores it and ``emu_start`` re-raises it (a hook's failure is never
 lost).
+
+The plain real-mode ``int n`` is dispatched by a C hook (csrc/dispatch.c) that records (vector, AX,
+cs:ip) into a buffer; the Python hook here keeps every rule and runs, through a cffi callback, for
+whatever the C hook leaves to it (PYTHON_VECTORS, exceptions, flat32, a frame outside the writable
+ranges).  The records join the report, in order, before any Python hook that reads them and when the
+call ends.  Without libphyscall.so (or with PHYSCALL_DISPATCH=python) the Python hook does it all:
+the same report, slower.
 """
 
+import logging
+import os
 import struct
 from collections import deque
 
 from unicorn import UC_ERR_INSN_INVALID, UC_HOOK_EDGE_GENERATED, UC_HOOK_INSN, UC_HOOK_INTR
 from unicorn import x86_const as X
 
+from .. import hostlib
 from ..regs import IF, TF
 from . import hazards
+from .counter import _library
 from .firmware import STUB_TRAP_PORT
 from ..ranges import contains
 from .leaves import SERVICE_CHECKS, read_only
-from .policy import dangerous_interrupt, static_check
+from .policy import DANGER_VECTORS, dangerous_interrupt, static_check
+
+log = logging.getLogger("physcall.emulator")
 
 SENTINEL_CS, SENTINEL_IP = 0xFFFF, 0x0010       # FFFF:0010 = linear 0x100000, where no call goes
 SENTINEL = (SENTINEL_CS << 4) + SENTINEL_IP
@@ -28,6 +41,23 @@ EXCEPTIONS = {0: "#DE divide error", 1: "#DB debug", 5: "#BR bound range", 6: "#
 AREAS = ((0x0, 0x400, "the IVT"), (0x400, 0x500, "the BDA"), (0x500, 0xA0000, "low memory"),
          (0xA0000, 0xC0000, "VGA RAM"), (0xC0000, 0xF0000, "option ROM space"),
          (0xF0000, 0x100000, "the system ROM"), (0x100000, 0x110000, "the HMA"))
+# Vectors whose ``int n`` the Python hook checks beyond the push: int3 (the unused-memory trap), the
+# services that write (leaves.SERVICE_CHECKS), those that may reboot or power off (policy).
+PYTHON_VECTORS = frozenset({3}) | frozenset(SERVICE_CHECKS) | DANGER_VECTORS
+DISPATCH_ENV = "PHYSCALL_DISPATCH"      # "python": the Python hook only (the comparison test, bench)
+_WARNED = []
+
+
+def _native_library():
+    """libphyscall.so for the C dispatch, or None: then one warning, and Python dispatches."""
+    if os.environ.get(DISPATCH_ENV) == "python":
+        return None
+    lib = _library()
+    if lib is None and not _WARNED:
+        _WARNED.append(True)
+        log.warning("physcall: libphyscall.so could not be built (no gcc?): the dry run dispatches "
+                    "interrupts in Python, with the same results, ~50x slower per interrupt")
+    return lib
 
 
 class CallState:
@@ -60,18 +90,93 @@ class Dispatcher:
 
     def __init__(self, machine):
         self.machine, self.uc = machine, machine.uc
-        self.call = None
+        self.native, self._call, self._error = None, None, None
         self.checked_blocks = set()       # (address, bytes, mode) of the blocks already checked
+
+    @property
+    def call(self):
+        return self._call
+
+    @call.setter
+    def call(self, call):
+        """A new call (or None at its end): the C records go to the call they belong to first."""
+        self.flush()
+        self._call = call
+        if call is not None:
+            self._error = None
+        d = self.native
+        if d is not None and call is not None:
+            ranges = call.allowed if len(call.allowed) <= len(d.ranges) else []   # else all to Python
+            d.nranges = len(ranges)
+            for i, (lo, hi) in enumerate(ranges):
+                d.ranges[i][0], d.ranges[i][1] = lo, hi
 
     def install(self):
         """The hooks that stay for the machine's life; the per-call ones are the machine's to add."""
         uc = self.uc
-        uc.hook_add(UC_HOOK_INTR, self.on_interrupt)
+        self.native = self._install_native()
+        if self.native is None:
+            uc.hook_add(UC_HOOK_INTR, self.on_interrupt)
         uc.hook_add(UC_HOOK_INSN, self.on_in, None, 1, 0, X.UC_X86_INS_IN)
         uc.hook_add(UC_HOOK_INSN, self.on_out, None, 1, 0, X.UC_X86_INS_OUT)
         # Blocks are checked when Unicorn translates and chains them, not each time they run: the
         # check costs nothing in a loop, and code rewritten at run time is translated (so checked) anew.
         uc.hook_add(UC_HOOK_EDGE_GENERATED, self.on_edge)
+
+    def _install_native(self):
+        lib = _native_library()
+        if lib is None:
+            return None
+        ffi, engine = hostlib.ffi, hostlib.unicorn(self.uc)
+        d = ffi.new("struct dispatch *")
+        for field in ("reg_read", "reg_write", "mem_read", "mem_write"):
+            setattr(d, field, ffi.cast("void *", ffi.addressof(engine, "uc_" + field)))
+        for field in ("cr0", "cs", "eip", "eax", "ss", "esp", "eflags"):
+            setattr(d, field + "_id", getattr(X, "UC_X86_REG_" + field.upper()))
+        for vector in range(256):
+            d.fast[vector] = vector not in PYTHON_VECTORS
+        # kept alive with the dispatcher; an exception in it is kept and raised after the run
+        self._slow = ffi.callback("void(void *, uint32_t, void *)", self._on_slow_interrupt,
+                                  onerror=self._on_slow_error)
+        d.slow = ffi.cast("void *", self._slow)
+        handle = ffi.new("size_t *")
+        err = engine.uc_hook_add(ffi.cast("void *", self.uc._uch.value), handle, UC_HOOK_INTR,
+                                 ffi.cast("void *", ffi.addressof(lib, "physcall_on_interrupt")), d, 1, 0)
+        if err:
+            raise OSError("uc_hook_add for the interrupt dispatch failed: %d" % err)
+        return d
+
+    def _on_slow_interrupt(self, uc, vector, user):
+        self.flush()
+        self.on_interrupt(self.uc, vector, None)
+
+    def _on_slow_error(self, exc_type, exc_value, tb):
+        """cffi would print and drop it: keep it, stop, and raise it where emu_start returns, as the
+        binding does for its own hooks."""
+        if self._error is None:
+            self._error = exc_value
+        self.uc.emu_stop()
+        return None
+
+    def raise_pending(self):
+        """Raise what the Python hook raised under the C dispatch (after the run)."""
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    def flush(self):
+        """The C dispatch's records into the call's report and last_ax, as the Python hook adds them."""
+        d = self.native
+        if d is None or not d.count:
+            return
+        count, d.count = d.count, 0
+        call = self._call
+        if call is None:
+            return
+        report, last_ax = call.report, call.last_ax
+        for vector, ax, cs, ip in struct.iter_unpack("<4H", hostlib.ffi.buffer(d.records, 8 * count)):
+            report.interrupt(vector, ax, cs, ip)
+            last_ax[vector] = ax
 
     def _stop(self, call, reason):
         call.report.refuse(reason)
@@ -165,6 +270,7 @@ class Dispatcher:
     def on_out(self, uc, port, size, value, data):
         call = self.call
         if port == STUB_TRAP_PORT:         # the stub BIOS names a leaf it has no model for
+            self.flush()                   # last_ax and the interrupts so far
             vector = value & 0xFF
             ax = call.last_ax.get(vector)
             call.report.unknown_leaf(vector, ax or 0)

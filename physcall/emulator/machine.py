@@ -288,6 +288,7 @@ class Machine:
         try:
             why = self._counter.run(begin, SENTINEL, self.budget, self._resume_at,
                                     real16=placed.mode == "real16")
+            self.hooks.raise_pending()
             if why == STOP_SEGMENT:
                 self._past_segment(call)
             error = None

@@ -74,6 +74,9 @@ def _privileged(insn):
     return insn.mnemonic == "mov" and _CONTROL.match(insn.op_str) is not None
 
 
+DANGER_VECTORS = frozenset({0x15, 0x18, 0x19})     # every vector dangerous_interrupt may name
+
+
 def dangerous_interrupt(vector, ax):
     """Why ``int vector`` with AX would reboot or power off the machine, or None (RBIL entries)."""
     if vector == 0x19:
