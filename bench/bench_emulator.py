@@ -1,9 +1,13 @@
-"""Emulator benchmarks (not timed tests): warm int 12h dry run, 16-bit throughput.
+"""Emulator benchmarks (not timed tests): warm int 12h dry run, 16-bit throughput, cost per interrupt.
 
 Targets (docs/DESIGN.md, "The emulator"): warm int 12h < 1 ms; straight-line 16-bit code
-> 100 M instructions/s without tracing.  Run: ``python3 bench/bench_emulator.py``.
+> 100 M instructions/s without tracing.  Issue 12: a warm int 12h at 200 us or less, and per ``int 1Ah``
+(AH=00h) in a loop, physcall at 1/10 or less of a bare Unicorn Python UC_HOOK_INTR doing the same IVT
+push, and 10x faster than qiling (not driven here: it is no dependency; the bench says whether it is
+importable).  Run: ``python3 bench/bench_emulator.py``.
 """
 
+import os
 import platform
 import struct
 import sys
@@ -58,6 +62,87 @@ def bench_invoke():
     return best(lambda: physcall.invoke(call), 300)
 
 
+LOOP_1A = "mov si, %d\nl: xor ah, ah\nint 0x1a\ndec si\njnz l\nret"
+LOOPS = 10_000
+
+
+def per_interrupt(run):
+    """Seconds per loop iteration (int 1Ah + its handler + 4 instructions): ``run(n)`` runs n of them;
+    the difference of 10,000 and 1 takes out the fixed cost of a run."""
+    run(LOOPS)
+    many, _ = best(lambda: run(LOOPS), 5)
+    one, _ = best(lambda: run(1), 5)
+    return (many - one) / (LOOPS - 1)
+
+
+def bench_int1a_physcall(fw, dispatch=None):
+    """Machine.run of the loop; ``dispatch="python"``: the Python hook (hooks.DISPATCH_ENV)."""
+    from physcall.emulator import hooks
+    if dispatch:
+        os.environ[hooks.DISPATCH_ENV] = dispatch
+    try:
+        machine = Machine(fw)
+    finally:
+        os.environ.pop(hooks.DISPATCH_ENV, None)
+    layouts = {n: lay_out(Routine(LOOP_1A % n)) for n in (1, LOOPS)}
+
+    def run(n):
+        [out] = machine.run(layouts[n])
+        assert out.report.verdict == "ok" and out.report.dropped + len(out.report.interrupts) == n
+
+    return per_interrupt(run)
+
+
+def bench_int1a_bare(fw):
+    """The floor of any Python dispatch: a bare Unicorn, the same firmware and loop, and a Python
+    UC_HOOK_INTR that only does the real-mode IVT push (no checks, no record)."""
+    from unicorn import UC_ARCH_X86, UC_HOOK_INTR, UC_MODE_32, Uc
+    from unicorn import x86_const as X
+    from physcall.asm import asm
+
+    uc = Uc(UC_ARCH_X86, UC_MODE_32)          # as the Machine: CR0.PE=0, real mode
+    uc.mem_map(0, 0x110000)
+    uc.mem_write(0, fw.low)
+    uc.reg_write(X.UC_X86_REG_CR0, 0x10)      # real mode, as Machine's CR0_REAL
+    code_at, stack = 0x20000, 0x9000
+
+    def on_int(uc, vector, data):
+        cs, ip = uc.reg_read(X.UC_X86_REG_CS), uc.reg_read(X.UC_X86_REG_IP)
+        ss, sp = uc.reg_read(X.UC_X86_REG_SS), (uc.reg_read(X.UC_X86_REG_SP) - 6) & 0xFFFF
+        flags = uc.reg_read(X.UC_X86_REG_EFLAGS)
+        uc.mem_write((ss << 4) + sp, struct.pack("<HHH", ip, cs, flags & 0xFFFF))
+        uc.reg_write(X.UC_X86_REG_SP, sp)
+        uc.reg_write(X.UC_X86_REG_EFLAGS, flags & ~0x300)
+        off, seg = struct.unpack("<HH", uc.mem_read(4 * vector, 4))
+        uc.reg_write(X.UC_X86_REG_CS, seg)
+        uc.reg_write(X.UC_X86_REG_IP, off)
+
+    uc.hook_add(UC_HOOK_INTR, on_int)
+    codes = {n: asm(LOOP_1A % n + "\nhlt", "real16", origin=0).code for n in (1, LOOPS)}
+
+    def run(n):
+        uc.mem_write(code_at, codes[n])
+        uc.reg_write(X.UC_X86_REG_CS, code_at >> 4)
+        uc.reg_write(X.UC_X86_REG_SS, 0)
+        uc.reg_write(X.UC_X86_REG_SP, stack)
+        uc.ctl_remove_cache(code_at, code_at + len(codes[n]))
+        # begin is IP, until a linear address (as in Machine._enter); stop at the ret (nothing to
+        # return to here); the timeout only guards the bench against a wild run
+        uc.emu_start(0, code_at + len(codes[n]) - 2, timeout=20_000_000)
+        assert uc.reg_read(X.UC_X86_REG_SI) == 0
+
+    return per_interrupt(run)
+
+
+def qiling_column():
+    """qiling is no dependency, and this bench does not drive it: say which of the two it is."""
+    try:
+        import qiling  # noqa: F401
+    except ImportError:
+        return "qiling not importable, skipped"
+    return "qiling importable but not measured by this bench (its DOS .COM run is not written yet)"
+
+
 def bench_throughput(budget):
     """Straight-line 16-bit code: a 1000-instruction body repeated N times (loop overhead 0.2%), on
     the Machine (every instruction counted: bench_budget.py compares the ways of counting)."""
@@ -82,7 +167,15 @@ def main():
           "(target < 1000 us)" % (lo * 1e6, med * 1e6))
     lo, med = bench_invoke()
     print("int 12h dry run, warm, public path (physcall.invoke): min %.0f us, median %.0f us "
-          "(target < 1000 us)" % (lo * 1e6, med * 1e6))
+          "(target <= 200 us, issue 12)" % (lo * 1e6, med * 1e6))
+    native = bench_int1a_physcall(fw)
+    python = bench_int1a_physcall(fw, "python")
+    bare = bench_int1a_bare(fw)
+    print("int 1Ah (AH=00h) x %d in one routine, per interrupt (handler included): physcall %.2f us "
+          "(C dispatch), %.2f us (its Python hook); bare Unicorn Python UC_HOOK_INTR %.2f us; "
+          "physcall/bare = 1/%.1f (target 1/10); %s"
+          % (LOOPS, native * 1e6, python * 1e6, bare * 1e6, bare / native,
+             qiling_column()))
     print("16-bit straight-line throughput, Machine with its exact block counter: %.0f M instr/s "
           "(target > 100; see bench_budget.py for the counter's cost)" % bench_throughput(10_000_000_000))
     return 0
