@@ -271,13 +271,16 @@ CHECKS = {"errorpaths": check_error_paths, "refusals": check_refusals, "disable"
           "soak": check_soak, "load_elf": check_load_elf}
 
 
-def main(argv):
+def main(argv, checks=None, script="inguest.py"):
+    """Run ``CHECK [ARGS]`` from ``checks`` (digits become ints); its result as one JSON line on stdout.
+
+    Refuses outside the guest: the checks pass the jump confirmation themselves."""
     if not in_guest():
-        sys.stderr.write("inguest.py: refusing: not inside physcall's QEMU guest (physcall.guest=1)\n")
+        sys.stderr.write("%s: refusing: not inside physcall's QEMU guest (physcall.guest=1)\n" % script)
         return 3
     name, args = argv[0], [int(a) if a.isdigit() else a for a in argv[1:]]
     started = time.monotonic()
-    result = CHECKS[name](*args)
+    result = (CHECKS if checks is None else checks)[name](*args)
     result["seconds"] = time.monotonic() - started
     print(json.dumps(result))
     return 0
