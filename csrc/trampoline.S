@@ -597,24 +597,14 @@ irq_snapshot:
 	andl	$0xfffff000, %eax
 	movl	%eax, apic_mmio
 	movl	$1, apic_mode
-1:	movl	$APIC_TPR, %ecx
+1:	movl	$apic_regs, %ebx
+4:	movzwl	(%ebx), %ecx
 	call	apic_read
-	movl	%eax, IRQ_tpr(%edi)
-	movl	$APIC_SPIV, %ecx
-	call	apic_read
-	movl	%eax, IRQ_spiv(%edi)
-	movl	$APIC_LVTT, %ecx
-	call	apic_read
-	movl	%eax, IRQ_lvt_timer(%edi)
-	movl	$APIC_LVT0, %ecx
-	call	apic_read
-	movl	%eax, IRQ_lvt0(%edi)
-	movl	$APIC_LVT1, %ecx
-	call	apic_read
-	movl	%eax, IRQ_lvt1(%edi)
-	movl	$APIC_LVTERR, %ecx
-	call	apic_read
-	movl	%eax, IRQ_lvt_error(%edi)
+	movzwl	2(%ebx), %edx
+	movl	%eax, (%edi,%edx)
+	addl	$4, %ebx
+	cmpl	$apic_regs_end, %ebx
+	jb	4b
 	xorl	%ebx, %ebx
 2:	leal	APIC_ISR(%ebx), %ecx
 	call	apic_read
@@ -660,6 +650,16 @@ irq_snapshot:
 	orb	$PC_IRQ_VALID, IRQ_flags(%edi)
 	popl	%ebx
 	ret
+
+/* The local APIC registers a snapshot keeps besides ISR/IRR: x2APIC MSR number, pc_irq_state offset. */
+apic_regs:
+	.word	APIC_TPR, IRQ_tpr
+	.word	APIC_SPIV, IRQ_spiv
+	.word	APIC_LVTT, IRQ_lvt_timer
+	.word	APIC_LVT0, IRQ_lvt0
+	.word	APIC_LVT1, IRQ_lvt1
+	.word	APIC_LVTERR, IRQ_lvt_error
+apic_regs_end:
 
 /* irq_enter: save the kernel's interrupt controllers (irq_saved), then give the firmware the PC's. */
 irq_enter:
