@@ -3,11 +3,15 @@
 Targets (docs/DESIGN.md, "The emulator"): warm int 12h < 1 ms; straight-line 16-bit code
 > 100 M instructions/s without tracing.  Issue 12: a warm int 12h at 200 us or less, and per ``int 1Ah``
 (AH=00h) in a loop, physcall at 1/10 or less of a bare Unicorn Python UC_HOOK_INTR doing the same IVT
-push, and 10x faster than qiling (not driven here: it is no dependency; the bench says whether it is
-importable).  Run: ``python3 bench/bench_emulator.py``.
+push, and 10x faster than qiling.  qiling is no physcall dependency: it runs in a venv of its own,
+which ``.venv/bin/python bench/peers.py setup`` makes once (pinned qiling, under
+~/.cache/physcall/peers/); without it the qiling line says that command instead of a number.
+
+Run: ``.venv/bin/python bench/bench_emulator.py``.
 """
 
 import os
+import pathlib
 import platform
 import struct
 import sys
@@ -15,7 +19,10 @@ import time
 
 import unicorn
 
-sys.path.insert(0, __import__("os").path.join(__import__("os").path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import peers  # noqa: E402  (bench/peers.py: the peer venvs)
 
 from physcall.call import Routine, interrupt
 from physcall.emulator import Firmware, Machine
@@ -134,13 +141,31 @@ def bench_int1a_bare(fw):
     return per_interrupt(run)
 
 
-def qiling_column():
-    """qiling is no dependency, and this bench does not drive it: say which of the two it is."""
-    try:
-        import qiling  # noqa: F401
-    except ImportError:
-        return "qiling not importable, skipped"
-    return "qiling importable but not measured by this bench (its DOS .COM run is not written yet)"
+LOOP_1A_COM = LOOP_1A.replace("\nret", "\nmov ax, 0x4c00\nint 0x21")   # a .COM ends with DOS exit
+
+
+def bench_int1a_qiling():
+    """The same loop as a DOS .COM under qiling's DOS mode, in the peer venv (bench/peers.py: qiling
+    is no physcall dependency), measured the same way: best of 5 of ``ql.run()`` for 10,000 and 1
+    iterations.  Returns (seconds per iteration, None) or (None, why it was not measured)."""
+    import subprocess
+    import tempfile
+    from physcall.asm import asm
+
+    python = peers.peer_python()
+    if python is None:
+        return None, ("qiling not measured: no peer venv at %s; create it with: %s"
+                      % (peers.peer_dir(), peers.SETUP_COMMAND))
+    with tempfile.TemporaryDirectory(prefix="qiling-rootfs-") as root:
+        for n in (1, LOOPS):
+            code = asm(LOOP_1A_COM % n, "real16", origin=0x100).code
+            pathlib.Path(root, "LOOP%d.DOS_COM" % n).write_bytes(code)
+        proc = subprocess.run([str(python), peers.__file__, "qiling-loop", root, "1,%d" % LOOPS, "5"],
+                              capture_output=True, text=True)
+    if proc.returncode:
+        return None, "qiling failed (%s): %s" % (python, proc.stderr.strip().splitlines()[-1:])
+    best = {int(n): float(t) for n, t in (line.split() for line in proc.stdout.split("\n") if line)}
+    return (best[LOOPS] - best[1]) / (LOOPS - 1), None
 
 
 def bench_throughput(budget):
@@ -173,9 +198,15 @@ def main():
     bare = bench_int1a_bare(fw)
     print("int 1Ah (AH=00h) x %d in one routine, per interrupt (handler included): physcall %.2f us "
           "(C dispatch), %.2f us (its Python hook); bare Unicorn Python UC_HOOK_INTR %.2f us; "
-          "physcall/bare = 1/%.1f (target 1/10); %s"
-          % (LOOPS, native * 1e6, python * 1e6, bare * 1e6, bare / native,
-             qiling_column()))
+          "physcall/bare = 1/%.1f (target 1/10)"
+          % (LOOPS, native * 1e6, python * 1e6, bare * 1e6, bare / native))
+    qiling, why = bench_int1a_qiling()
+    if qiling is None:
+        print("int 1Ah vs qiling %s: %s" % (peers.QILING, why))
+    else:
+        print("int 1Ah (AH=00h) x %d, per interrupt, side by side: physcall %.2f us, qiling %s "
+              "(DOS .COM) %.2f us: physcall %.1fx faster (target 10x)"
+              % (LOOPS, native * 1e6, peers.QILING, qiling * 1e6, qiling / native))
     print("16-bit straight-line throughput, Machine with its exact block counter: %.0f M instr/s "
           "(target > 100; see bench_budget.py for the counter's cost)" % bench_throughput(10_000_000_000))
     return 0
