@@ -1,5 +1,8 @@
 """Emulator benchmarks (not timed tests): warm int 12h dry run, 16-bit throughput, cost per interrupt.
 
+Also the port fast path (issue 12): a polling loop of port 61h, of PIT latch and reads, of CMOS reads,
+per iteration, C (csrc/ports.c) vs the Python hooks.
+
 Targets (docs/DESIGN.md, "The emulator"): warm int 12h < 1 ms; straight-line 16-bit code
 > 100 M instructions/s without tracing.  Issue 12: a warm int 12h at 200 us or less, and per ``int 1Ah``
 (AH=00h) in a loop, physcall at 1/10 or less of a bare Unicorn Python UC_HOOK_INTR doing the same IVT
@@ -73,7 +76,7 @@ LOOP_1A = "mov si, %d\nl: xor ah, ah\nint 0x1a\ndec si\njnz l\nret"
 LOOPS = 10_000
 
 
-def per_interrupt(run):
+def per_iteration(run):
     """Seconds per loop iteration (int 1Ah + its handler + 4 instructions): ``run(n)`` runs n of them;
     the difference of 10,000 and 1 takes out the fixed cost of a run."""
     run(LOOPS)
@@ -97,7 +100,33 @@ def bench_int1a_physcall(fw, dispatch=None):
         [out] = machine.run(layouts[n])
         assert out.report.verdict == "ok" and out.report.dropped + len(out.report.interrupts) == n
 
-    return per_interrupt(run)
+    return per_iteration(run)
+
+
+PORT_LOOPS = {"in al, 61h (refresh toggle)": "in al, 0x61",
+              "PIT ch0 latch (out 43h) + 2 reads of 40h": "xor al, al\nout 0x43, al\nin al, 0x40\n"
+                                                          "mov ah, al\nin al, 0x40",
+              "CMOS read (out 70h, in 71h)": "mov al, 0x0a\nout 0x70, al\nin al, 0x71"}
+
+
+def bench_ports(fw, body, dispatch=None):
+    """A port-polling loop (``body`` 10,000 times) per iteration; ``dispatch="python"``: the Python
+    port hooks (hooks.DISPATCH_ENV), else the C fast path (csrc/ports.c)."""
+    from physcall.emulator import hooks
+    if dispatch:
+        os.environ[hooks.DISPATCH_ENV] = dispatch
+    try:
+        machine = Machine(fw)
+    finally:
+        os.environ.pop(hooks.DISPATCH_ENV, None)
+    src = "mov si, %d\nl: " + body + "\ndec si\njnz l\nret"
+    layouts = {n: lay_out(Routine(src % n)) for n in (1, LOOPS)}
+
+    def run(n):
+        [out] = machine.run(layouts[n])
+        assert out.report.verdict == "ok" and out.report.dropped + len(out.report.ports) >= n
+
+    return per_iteration(run)
 
 
 def bench_int1a_bare(fw):
@@ -138,7 +167,7 @@ def bench_int1a_bare(fw):
         uc.emu_start(0, code_at + len(codes[n]) - 2, timeout=20_000_000)
         assert uc.reg_read(X.UC_X86_REG_SI) == 0
 
-    return per_interrupt(run)
+    return per_iteration(run)
 
 
 LOOP_1A_COM = LOOP_1A.replace("\nret", "\nmov ax, 0x4c00\nint 0x21")   # a .COM ends with DOS exit
@@ -207,6 +236,10 @@ def main():
         print("int 1Ah (AH=00h) x %d, per interrupt, side by side: physcall %.2f us, qiling %s "
               "(DOS .COM) %.2f us: physcall %.1fx faster (target 10x)"
               % (LOOPS, native * 1e6, peers.QILING, qiling * 1e6, qiling / native))
+    for name, body in PORT_LOOPS.items():
+        fast, slow = bench_ports(fw, body), bench_ports(fw, body, "python")
+        print("port polling x %d, %s, per iteration: %.2f us (C fast path), %.2f us (Python hooks): "
+              "%.1fx" % (LOOPS, name, fast * 1e6, slow * 1e6, slow / fast))
     print("16-bit straight-line throughput, Machine with its exact block counter: %.0f M instr/s "
           "(target > 100; see bench_budget.py for the counter's cost)" % bench_throughput(10_000_000_000))
     return 0

@@ -1,4 +1,4 @@
-/* hostlib.h - what libphyscall.so (csrc/hostlib.c, csrc/counter.c) exports to the host side.
+/* hostlib.h - what libphyscall.so (csrc/hostlib.c, counter.c, dispatch.c, ports.c) exports to the host side.
  *
  * physcall/hostlib.py hands the text between the cdef markers to cffi, so the C code and Python
  * read one declaration of each function and of struct counter.
@@ -58,6 +58,60 @@ struct dispatch {
 };
 
 void physcall_on_interrupt(void *uc, uint32_t intno, void *user);
+
+/* The hot port devices (physcall/emulator/devices/timers.py: the PIT, port 61h, the RTC/CMOS).  Their
+ * state lives in these structs, which the Python models read and write through cffi and csrc/ports.c
+ * reads and writes in its fast path: one state, whichever path touched it last. */
+#define PC_PIT_STEP 0x111               /* a counter moves down this much per read (Pit) */
+
+struct pc_pit {
+    uint16_t count[3], latch[3];
+    uint8_t latched[3];                 /* 1: latch[n] holds a latched count not yet read out */
+    uint8_t access[3];                  /* 1 LSB, 2 MSB, 3 LSB then MSB */
+    uint8_t flip[3];                    /* next byte of a 16-bit access: 0 LSB, 1 MSB */
+    uint8_t status[3];
+};
+struct pc_cmos { uint8_t index; uint8_t ram[128]; };
+struct pc_sysport { uint8_t value; };
+
+/* The port fast path (csrc/ports.c, physcall/emulator/hooks.py owns the rules): UC_HOOK_INSN hooks
+ * for IN and OUT that answer a byte access to a port Python marked fast for the call from the hot
+ * devices above, and record it; every other access goes to ``slow_in``/``slow_out`` (the Python
+ * hooks).  An OUT marked PC_PORT_SITE reprograms a device the kernel owns, a hazard the report names
+ * once per instruction: C takes it only at a site (cs, eip, the 48 code bytes the hazard's address is
+ * found from) where slow_out answered 1, "the hazard is recorded".  Python reads records[0..count),
+ * adds ``dropped`` (over the report's room) and ``reads`` with the ring ``recent`` (the latest port
+ * numbers read) to the call, and sets ``room`` and ``reads_left`` (reads before the one Python must
+ * count itself: hazards.POLL_LIMIT). */
+#define PC_PORT_PLAIN 1
+#define PC_PORT_SITE 2
+#define PC_PORT_RECENT 32
+#define PC_PORT_SITES 16
+#define PC_PORT_RECORDS 4096
+
+struct pc_port { uint16_t port; uint8_t out, size; uint32_t value; };
+struct pc_site { uint32_t cs, eip; uint8_t code[48]; };
+
+struct ports {
+    void *reg_read, *mem_read;          /* uc_reg_read, uc_mem_read */
+    void *slow_in;                      /* uint32_t (*)(void *uc, uint32_t port, int size, void *user) */
+    void *slow_out;                     /* int (*)(void *uc, uint32_t port, int size, uint32_t value, void *user) */
+    void *slow_user;
+    int32_t cr0_id, cs_id, eip_id;      /* UC_X86_REG_* */
+    struct pc_pit *pit;
+    struct pc_cmos *cmos;
+    struct pc_sysport *sysport;
+    uint8_t fast_in[256], fast_out[256];        /* 0 Python's, PC_PORT_PLAIN or PC_PORT_SITE */
+    uint32_t room, reads_left;
+    uint32_t count, dropped, reads;
+    uint16_t recent[32];
+    uint32_t nsites;
+    struct pc_site sites[16];
+    struct pc_port records[4096];
+};
+
+uint32_t physcall_port_in(void *uc, uint32_t port, int size, void *user);
+void physcall_port_out(void *uc, uint32_t port, int size, uint32_t value, void *user);
 /* cdef-end */
 
 #endif /* PHYSCALL_HOSTLIB_H */

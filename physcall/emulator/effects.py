@@ -55,6 +55,11 @@ class PortEffects:
             return self.port92 | (((1 << (8 * size)) - 1) & ~0xFF)
         return None
 
+    def judges(self, port):
+        """True when a byte written to ``port`` may be harmful or feeds a protocol here (so it must
+        reach ``write``; the C port fast path leaves these to Python)."""
+        return port in (0xCF9, 0x64, 0x60, 0x92) or any(port in (b, b + 1) for b in self.pm1)
+
     def write(self, port, size, value):
         for offset in range(size):                      # byte by byte: `out dx, ax` spans two ports
             why = self._byte(port + offset, (value >> (8 * offset)) & 0xFF, port, size, value)

@@ -144,8 +144,13 @@ def port_in(machine, call, port, modelled):
             machine.uc.emu_stop()
 
 
+def out_hazard(port):
+    """The hazard kind an ``out`` to ``port`` records (once per site), or None."""
+    return "smi" if port == 0xB2 else "device" if port in KERNEL_DEVICES else None
+
+
 def port_out(machine, call, port, value):
-    if port != 0xB2 and port not in KERNEL_DEVICES:
+    if out_hazard(port) is None:
         return
     at, lin = io_site(machine)
     if port == 0xB2:

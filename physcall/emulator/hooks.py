@@ -8,9 +8,10 @@ lost).
 The plain real-mode ``int n`` is dispatched by a C hook (csrc/dispatch.c) that records (vector, AX,
 cs:ip) into a buffer; the Python hook here keeps every rule and runs, through a cffi callback, for
 whatever the C hook leaves to it (PYTHON_VECTORS, exceptions, flat32, a frame outside the writable
-ranges).  The records join the report, in order, before any Python hook that reads them and when the
-call ends.  Without libphyscall.so (or with PHYSCALL_DISPATCH=python) the Python hook does it all:
-the same report, slower.
+ranges).  Port I/O goes the same way (csrc/ports.c, physcall/emulator/fastports.py): C answers the
+hot timer ports, ``on_in``/``on_out`` the rest.  The records join the report, in order, before any
+Python hook that reads them and when the call ends.  Without libphyscall.so (or with
+PHYSCALL_DISPATCH=python) the Python hooks do it all: the same report, slower.
 """
 
 import logging
@@ -25,6 +26,7 @@ from .. import hostlib
 from ..regs import IF, TF
 from . import hazards
 from .counter import _library
+from .fastports import RECENT, FastPorts
 from .firmware import STUB_TRAP_PORT
 from ..ranges import contains
 from .leaves import SERVICE_CHECKS, read_only
@@ -67,7 +69,7 @@ class CallState:
         self.placed, self.layout, self.report = placed, layout, report
         self.allowed, self.gaps = allowed, gaps
         self.last_ax = {}               # vector -> AX of its latest dispatch, for unknown leaves
-        self.recent_ports = deque(maxlen=32)   # (port, modelled) of the latest reads: what a loop polls
+        self.recent_ports = deque(maxlen=RECENT)   # (port, modelled) of the latest reads: what a loop polls
         self.port_reads, self.unknown_ports = 0, set()
         self.stopped = None             # the reason we stopped the emulation ourselves
 
@@ -90,7 +92,7 @@ class Dispatcher:
 
     def __init__(self, machine):
         self.machine, self.uc = machine, machine.uc
-        self.native, self._call, self._error = None, None, None
+        self.native, self.fast_ports, self._call, self._error = None, None, None, None
         self.checked_blocks = set()       # (address, bytes, mode) of the blocks already checked
 
     @property
@@ -110,6 +112,8 @@ class Dispatcher:
             d.nranges = len(ranges)
             for i, (lo, hi) in enumerate(ranges):
                 d.ranges[i][0], d.ranges[i][1] = lo, hi
+        if self.fast_ports is not None and call is not None:
+            self.fast_ports.arm(call)
 
     def install(self):
         """The hooks that stay for the machine's life; the per-call ones are the machine's to add."""
@@ -117,8 +121,10 @@ class Dispatcher:
         self.native = self._install_native()
         if self.native is None:
             uc.hook_add(UC_HOOK_INTR, self.on_interrupt)
-        uc.hook_add(UC_HOOK_INSN, self.on_in, None, 1, 0, X.UC_X86_INS_IN)
-        uc.hook_add(UC_HOOK_INSN, self.on_out, None, 1, 0, X.UC_X86_INS_OUT)
+            uc.hook_add(UC_HOOK_INSN, self.on_in, None, 1, 0, X.UC_X86_INS_IN)
+            uc.hook_add(UC_HOOK_INSN, self.on_out, None, 1, 0, X.UC_X86_INS_OUT)
+        else:                             # C answers the hot ports, calls on_in/on_out for the rest
+            self.fast_ports = FastPorts(self, _library())
         # Blocks are checked when Unicorn translates and chains them, not each time they run: the
         # check costs nothing in a loop, and code rewritten at run time is translated (so checked) anew.
         uc.hook_add(UC_HOOK_EDGE_GENERATED, self.on_edge)
@@ -165,7 +171,10 @@ class Dispatcher:
             raise error
 
     def flush(self):
-        """The C dispatch's records into the call's report and last_ax, as the Python hook adds them."""
+        """The C hooks' records into the call (report, last_ax, port counters), as the Python hooks
+        add them."""
+        if self.fast_ports is not None:
+            self.fast_ports.flush(self._call)
         d = self.native
         if d is None or not d.count:
             return
@@ -238,7 +247,7 @@ class Dispatcher:
         uc.reg_write(X.UC_X86_REG_EFLAGS, flags & ~(IF | TF))
 
     def _port_refused(self, call, direction, port, size):
-        if self.machine.policy.ports == "refuse" and port not in self.machine.policy.allowed_ports:
+        if self.machine.policy.refuses_port(port):
             self._stop(call, "port %s %#x (%d bytes) at %s refused by the policy (ports='refuse'; "
                              "add it to Policy(allowed_ports=...))"
                        % (direction, port, size, self.machine.where()[0]))

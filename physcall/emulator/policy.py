@@ -42,6 +42,10 @@ class Policy:
         object.__setattr__(self, "writable", tuple(tuple(w) for w in self.writable))
         object.__setattr__(self, "allowed_ports", frozenset(self.allowed_ports))
 
+    def refuses_port(self, port):
+        """True when an access to ``port`` refuses the call (ports="refuse", not in allowed_ports)."""
+        return self.ports == "refuse" and port not in self.allowed_ports
+
 
 def allowed_ranges(placed, layout, firmware, policy):
     """Merged [start, end) ranges the call may write."""

@@ -1,7 +1,16 @@
-"""Timers and clocks: the 8254 PIT, port 61h and the MC146818 RTC/CMOS."""
+"""Timers and clocks: the 8254 PIT, port 61h and the MC146818 RTC/CMOS.
+
+These are the devices a BIOS polls in loops, so the dry run also answers their ports in C
+(csrc/ports.c): their state is a cffi struct declared in csrc/hostlib.h (``state``), which these models
+and the C fast path both work on.  The rules are written twice, here and there, and
+tests/test_ports.py holds the two against each other.
+"""
 
 import datetime
 
+from ...abi import constants
+from ...hostlib import ffi
+from ...resources import CSRC
 from .base import Device
 
 
@@ -16,27 +25,30 @@ class Cmos(Device):
     STATUS = {0x0A: 0x26, 0x0B: 0x02, 0x0C: 0x00, 0x0D: 0x80}
 
     def __init__(self, when=None):
-        self.when = when or datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
-        self.reset()
-
-    def reset(self):
-        w, bcd = self.when, lambda v: (v // 10) << 4 | v % 10
-        self.index, self.ram = 0, bytearray(128)
+        self.when = w = when or datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+        bcd = lambda v: (v // 10) << 4 | v % 10                                  # noqa: E731
+        self.state = s = ffi.new("struct pc_cmos *")
         clock = {0x00: w.second, 0x02: w.minute, 0x04: w.hour, 0x06: w.isoweekday() % 7 + 1,
                  0x07: w.day, 0x08: w.month, 0x09: w.year % 100, 0x32: w.year // 100}
         for k, v in clock.items():
-            self.ram[k] = bcd(v)
+            s.ram[k] = bcd(v)
         for k, v in self.STATUS.items():
-            self.ram[k] = v
+            s.ram[k] = v
+        self._initial = bytes(ffi.buffer(s))
+
+    def reset(self):
+        ffi.memmove(self.state, self._initial, len(self._initial))
 
     def read(self, port, size):
-        return self.index if port == 0x70 else self.ram[self.index]
+        s = self.state
+        return s.index if port == 0x70 else s.ram[s.index]
 
     def write(self, port, size, value):
+        s = self.state
         if port == 0x70:
-            self.index = value & 0x7F            # bit 7 is the NMI mask, not part of the index
+            s.index = value & 0x7F               # bit 7 is the NMI mask, not part of the index
         else:
-            self.ram[self.index] = value & 0xFF
+            s.ram[s.index] = value & 0xFF
 
 
 class Pit(Device):
@@ -44,67 +56,74 @@ class Pit(Device):
     counter latch and read-back commands.  Counters move down a fixed step per read, so that delay
     loops that poll them end."""
     ports = (0x40, 0x41, 0x42, 0x43)
-    STEP = 0x111
+    STEP = constants(CSRC / "hostlib.h")["PC_PIT_STEP"]
+
+    def __init__(self):
+        self.state = s = ffi.new("struct pc_pit *")
+        for n, status in enumerate((0x36, 0x74, 0xB6)):
+            s.count[n], s.access[n], s.status[n] = 0xFFFF, 3, status
+        self._initial = bytes(ffi.buffer(s))
 
     def reset(self):
-        self.count = [0xFFFF] * 3
-        self.access = [3] * 3                  # 1 LSB, 2 MSB, 3 LSB then MSB
-        self.latch = [None] * 3
-        self.flip = [0] * 3                    # next byte of a 16-bit access: 0 LSB, 1 MSB
-        self.status = [0x36, 0x74, 0xB6]
+        ffi.memmove(self.state, self._initial, len(self._initial))
 
     def read(self, port, size):
         if port == 0x43:
             return 0xFF                       # the mode register is write-only
-        n = port - 0x40
-        if self.latch[n] is None:
-            self.count[n] = (self.count[n] - self.STEP) & 0xFFFF
-            value = self.count[n]
+        s, n = self.state, port - 0x40
+        if s.latched[n]:
+            value = s.latch[n]
         else:
-            value = self.latch[n]
-        if self.access[n] == 1:
+            s.count[n] = (s.count[n] - self.STEP) & 0xFFFF
+            value = s.count[n]
+        if s.access[n] == 1:
             out = value & 0xFF
-        elif self.access[n] == 2:
+        elif s.access[n] == 2:
             out = value >> 8
         else:
-            out = (value >> (8 * self.flip[n])) & 0xFF
-            self.flip[n] ^= 1
-        if self.latch[n] is not None and (self.access[n] != 3 or self.flip[n] == 0):
-            self.latch[n] = None
+            out = (value >> (8 * s.flip[n])) & 0xFF
+            s.flip[n] ^= 1
+        if s.latched[n] and (s.access[n] != 3 or s.flip[n] == 0):
+            s.latched[n] = 0
         return out
 
     def write(self, port, size, value):
         value &= 0xFF
+        s = self.state
         if port != 0x43:
             n = port - 0x40
-            if self.access[n] == 3:
-                shift = 8 * self.flip[n]
-                self.count[n] = (self.count[n] & ~(0xFF << shift) | value << shift) & 0xFFFF
-                self.flip[n] ^= 1
+            if s.access[n] == 3:
+                shift = 8 * s.flip[n]
+                s.count[n] = (s.count[n] & ~(0xFF << shift) | value << shift) & 0xFFFF
+                s.flip[n] ^= 1
             else:
-                self.count[n] = value if self.access[n] == 1 else value << 8
+                s.count[n] = value if s.access[n] == 1 else value << 8
             return
         n, access = value >> 6, (value >> 4) & 3
         if n == 3:                                # read-back: latch the counters named in bits 1-3
             for i in range(3):
                 if value & (2 << i) and not value & 0x20:
-                    self.latch[i] = self.count[i]
+                    s.latch[i], s.latched[i] = s.count[i], 1
         elif access == 0:                         # counter latch command
-            self.latch[n], self.flip[n] = self.count[n], 0
+            s.latch[n], s.latched[n], s.flip[n] = s.count[n], 1, 0
         else:
-            self.access[n], self.flip[n], self.status[n] = access, 0, value & 0x3F
+            s.access[n], s.flip[n], s.status[n] = access, 0, value & 0x3F
 
 
 class SystemPort(Device):
     """Port 61h: bit 4 (refresh) toggles on every read, which BIOS delay loops wait for."""
     ports = (0x61,)
 
+    def __init__(self):
+        self.state = ffi.new("struct pc_sysport *")
+        self.state.value = 0x20
+
     def reset(self):
-        self.value = 0x20
+        self.state.value = 0x20
 
     def read(self, port, size):
-        self.value ^= 0x10
-        return self.value
+        self.state.value ^= 0x10
+        return self.state.value
 
     def write(self, port, size, value):
-        self.value = (self.value & 0x30) | (value & 0x0F)
+        self.state.value = (self.state.value & 0x30) | (value & 0x0F)
