@@ -2,7 +2,8 @@
 
 libc's ``syscall``, ``mlock``, ``munlock`` and ``prctl``; ``struct kexec_segment`` as the kernel's uapi
 header declares it; Unicorn's ``uc_ctl``, ``uc_emu_stop`` and ``uc_hook_add`` for the compiled block
-counter; and libphyscall.so, a small shared object that physcall.toolchain builds beside the
+counter, and its batch register calls with the x86 value types of its ``x86.h`` (physcall.emulator.cpu);
+and libphyscall.so, a small shared object that physcall.toolchain builds beside the
 trampoline (csrc/hostlib.h declares it: the TSC, the block counter).  Nothing here maps memory
 writable and executable.
 
@@ -32,6 +33,12 @@ int uc_mem_read(void *uc, uint64_t address, void *bytes, uint64_t size);
 int uc_mem_write(void *uc, uint64_t address, const void *bytes, uint64_t size);
 int uc_hook_add(void *uc, size_t *hh, int type, void *callback, void *user_data, uint64_t begin,
                 uint64_t end, ...);
+int uc_reg_read_batch(void *uc, int *regs, void **vals, int count);
+int uc_reg_write_batch(void *uc, int *regs, void **vals, int count);
+typedef struct { uint16_t selector; uint64_t base; uint32_t limit; uint32_t flags; } uc_x86_mmr;
+typedef struct { uint32_t rid; uint64_t value; } uc_x86_msr;
+/* one register of a batch (physcall/emulator/cpu.py): room for any of Unicorn's x86 value types */
+union pc_reg_slot { uint64_t value; uc_x86_mmr mmr; uc_x86_msr msr; };
 """)
 ffi.cdef(cdef_text(CSRC / "hostlib.h"))
 _LOADED = {}

@@ -33,6 +33,7 @@ from ..regs import GPRS, SEGS, Regs
 from . import hazards
 from ..errors import OptionError, UsageError
 from .counter import STOP_SEGMENT, BlockCounter
+from .cpu import Registers
 from .effects import PortEffects, control_watch, pm1_ports
 from .devices import default_devices
 from .firmware import LOW_SIZE, resolve
@@ -59,9 +60,14 @@ STI = 0xFB
 TRAP = 0xCC                     # fills the unused parts of the window: a wild jump lands on int3
 CR0_REAL, CR0_FLAT = 0x10, 0x11  # ET (387 present) | PE for flat32; paging stays off
 EFER = 0xC0000080
-# Unicorn's register ids for Regs' names (physcall.regs owns the names).
-SEG_IDS = tuple((name, getattr(X, "UC_X86_REG_" + name.upper())) for name in SEGS)
-GPR_IDS = tuple((name, getattr(X, "UC_X86_REG_" + name.upper())) for name in GPRS)
+# The register sets a call moves, each in one batch (cpu.py), in the order the trampoline loads
+# them: CR0 before the segments (their loads follow the mode), IDTR as the trampoline leaves it.
+# physcall.regs owns the names of Regs' registers.
+ENTRY_REAL = ("idtr", "cr0") + SEGS + ("ss", "esp", "cs") + GPRS + ("eflags",)
+ENTRY_FLAT = ("idtr", "gdtr", "cr0", "cs", "ss", "ds", "es", "fs", "gs", "esp") + GPRS + ("eflags",)
+RESULT = GPRS + SEGS + ("eflags",)
+SYSTEM = ("cr0", "cr3", "cr4", "gdtr", "idtr", "efer")    # what a routine must leave alone
+WHERE = ("eip", "cr0", "cs")
 
 def entry_eflags(eflags):
     """The FLAGS a call starts with, on the real jump and here alike (csrc/physcall.h, PC_EFLAGS_MASK).
@@ -96,6 +102,9 @@ class Machine:
         self._pristine = bytes(pristine)
         uc.mem_write(0, self._pristine)
         self._dirty, self._pages, self._write_hooks = [], set(), (None, [])
+        self._baseline, self._baseline_key = None, None    # the window's contents between batches
+        self._cpu = {names: Registers(uc, names) for names in (ENTRY_REAL, ENTRY_FLAT, RESULT, SYSTEM,
+                                                                  WHERE)}
         self.devices = default_devices(firmware.meta)
         self.devices.update(firmware.devices)
         self.hooks = Dispatcher(self)
@@ -154,7 +163,8 @@ class Machine:
             self.uc.mem_write(phys, bytes(data))
 
     def reset(self):
-        """Back to the firmware's pristine state: restore what may have changed, drop pages above."""
+        """Back to the firmware's pristine state (the batch window to its baseline, _place):
+        restore what may have changed, drop pages above."""
         for lo, hi in merge((max(lo, 0), min(hi, HMA_END)) for lo, hi in self._dirty if lo < HMA_END):
             self._restore(lo, hi)
         for lo, hi in merge((p, p + PAGE) for p in self._pages):
@@ -166,19 +176,37 @@ class Machine:
         self.effects.reset()
 
     def _restore(self, lo, hi):
+        """Put back [lo, hi): the window's part from its baseline, the rest from the pristine copy."""
+        if self._baseline is not None:
+            base, image = self._baseline
+            top = base + len(image)
+            if lo < top and hi > base:
+                a, b = max(lo, base), min(hi, top)
+                self._put(a, image[a - base:b - base])
+                for part in ((lo, a), (b, hi)):
+                    if part[0] < part[1]:
+                        self._restore_pristine(*part)
+                return
+        self._restore_pristine(lo, hi)
+
+    def _put(self, at, data):
+        self.uc.mem_write(at, data)
+        self.uc.ctl_remove_cache(at, at + len(data))
+
+    def _restore_pristine(self, lo, hi):
         """Put back the pages of [lo, hi) that differ from the pristine copy, and drop only their
         translations: a snapshot's firmware-owned range (C0000h-FFFFFh) holds the firmware's code,
         whose translations stay warm when its variables are all that changed."""
         if hi <= 0xA0000:                      # conventional memory: the batch is rewritten anyway
-            self.uc.mem_write(lo, self._pristine[lo:hi])
-            self.uc.ctl_remove_cache(lo, hi)
+            self._put(lo, self._pristine[lo:hi])
             return
         now = bytes(self.uc.mem_read(lo, hi - lo))
+        if now == self._pristine[lo:hi]:       # the common case (VGA RAM untouched): one compare
+            return
         for a in range(lo, hi, PAGE):
             b = min(hi, (a & ~(PAGE - 1)) + PAGE)
             if now[a - lo:b - lo] != self._pristine[a:b]:
-                self.uc.mem_write(a, self._pristine[a:b])
-                self.uc.ctl_remove_cache(a, b)
+                self._put(a, self._pristine[a:b])
 
     def _on_unmapped(self, uc, access, address, size, value, data):
         # Memory above 1 MiB exists on first touch and reads as zeros (see the module docstring).
@@ -238,7 +266,7 @@ class Machine:
     def _run_batch(self, layout):
         self.hooks.checked_blocks = set()
         self.reset()
-        self._dirty += [tuple(layout.window), tuple(layout.stack)]
+        self._dirty.append(tuple(layout.stack))      # every call writes it; its code and buffers: _place
         self._dirty += [(lo, hi) for lo, hi, *_ in self.firmware.writable]
         self._dirty += [(lo, hi) for lo, hi, *_ in self.policy.writable]
         gaps = self._place(layout)
@@ -254,16 +282,37 @@ class Machine:
         return outcomes
 
     def _place(self, layout):
-        """Write the layout's regions; fill the rest of the window with the trap byte."""
+        """Write the layout's regions over the window's baseline (_baseline_for); the gaps between
+        them hold the trap byte."""
         used = merge([(at, at + len(data)) for at, data in layout.regions] + [tuple(layout.stack)])
         lo, hi = layout.window
         gaps = [(max(a, lo), min(b, hi)) for a, b in complement(used, hi) if b > lo]
-        for a, b in gaps:
-            self.uc.mem_write(a, bytes([TRAP]) * (b - a))
+        self._baseline_for(layout)
         for at, data in layout.regions:
-            self.uc.mem_write(at, bytes(data))
-        self.uc.ctl_remove_cache(lo, hi)
+            self._put(at, bytes(data))
+            self.mark_dirty(at, at + len(data))
         return gaps
+
+    def _baseline_for(self, layout):
+        """The window between batches: the trap byte everywhere but the stack, which is pristine.
+        reset() puts back only what a batch changed (its regions, its stack, what its calls wrote:
+        every write lands in a range marked dirty, its allowed ranges or a hooked one), so a batch
+        costs its own size, not the window's 416 KiB twice.  A new window or stack (a hand-made
+        Layout) first puts the old window back to pristine."""
+        lo, hi = layout.window
+        s_lo, s_hi = layout.stack
+        key = (lo, hi, s_lo, s_hi)
+        if self._baseline_key == key:
+            return
+        if self._baseline is not None:
+            old, self._baseline = self._baseline, None
+            self._restore_pristine(old[0], old[0] + len(old[1]))
+        image = bytearray([TRAP]) * (hi - lo)
+        a, b = max(s_lo, lo), min(s_hi, hi)
+        if a < b:
+            image[a - lo:b - lo] = self._pristine[a:b]
+        self._baseline, self._baseline_key = (lo, bytes(image)), key
+        self._put(lo, self._baseline[1])
 
     def _not_run(self, placed, refused):
         report = Report(call=_describe(placed), mode=placed.mode, budget=self.budget,
@@ -356,38 +405,22 @@ class Machine:
     # -- CPU state ----------------------------------------------------------------------------
     def _enter(self, placed):
         """Load registers and the sentinel return frame exactly as the trampoline does; the start."""
-        uc, regs = self.uc, placed.regs
-        uc.reg_write(X.UC_X86_REG_IDTR, (0, 0, 0x3FF, 0))     # real-mode IVT, as the trampoline leaves it
+        regs = placed.regs
+        gprs = [getattr(regs, name) for name in GPRS]
+        idtr = (0, 0, 0x3FF, 0)                              # real-mode IVT, as the trampoline leaves it
         if placed.mode == "real16":
-            uc.reg_write(X.UC_X86_REG_CR0, CR0_REAL)
-            for name, reg in SEG_IDS:
-                uc.reg_write(reg, getattr(regs, name))
             sp = (placed.sp - 4) & 0xFFFF                     # far return frame: sentinel cs:ip
-            uc.mem_write((placed.ss << 4) + sp, struct.pack("<HH", SENTINEL_IP, SENTINEL_CS))
-            uc.reg_write(X.UC_X86_REG_SS, placed.ss)
-            uc.reg_write(X.UC_X86_REG_ESP, sp)
-            uc.reg_write(X.UC_X86_REG_CS, placed.cs)
-            begin = placed.ip                                # UC_MODE_32 takes EIP, not linear
-        else:
-            self._enter_flat()
-            esp = placed.esp - 4                              # near return frame: the sentinel
-            uc.mem_write(esp, struct.pack("<I", SENTINEL))
-            uc.reg_write(X.UC_X86_REG_ESP, esp)
-            begin = placed.eip
-        for name, reg in GPR_IDS:
-            uc.reg_write(reg, getattr(regs, name))
-        uc.reg_write(X.UC_X86_REG_EFLAGS, entry_eflags(regs.eflags))
-        return begin
-
-    def _enter_flat(self):
-        """PE on, CS and the data segments from the trampoline's own GDT (segments.py), resident."""
-        uc, (at, gdt) = self.uc, self._gdt
-        uc.reg_write(X.UC_X86_REG_GDTR, (0, at, len(gdt) - 1, 0))
-        uc.reg_write(X.UC_X86_REG_CR0, CR0_FLAT)
-        uc.reg_write(X.UC_X86_REG_CS, abi.SEL_CODE32)
-        for reg in (X.UC_X86_REG_SS, X.UC_X86_REG_DS, X.UC_X86_REG_ES, X.UC_X86_REG_FS,
-                    X.UC_X86_REG_GS):
-            uc.reg_write(reg, abi.SEL_DATA)
+            self.uc.mem_write((placed.ss << 4) + sp, struct.pack("<HH", SENTINEL_IP, SENTINEL_CS))
+            self._cpu[ENTRY_REAL].write(idtr, CR0_REAL, *[getattr(regs, name) for name in SEGS],
+                                        placed.ss, sp, placed.cs, *gprs, entry_eflags(regs.eflags))
+            return placed.ip                                  # UC_MODE_32 takes EIP, not linear
+        # flat32: PE on, CS and the data segments from the trampoline's own GDT (segments.py), resident
+        esp = placed.esp - 4                                  # near return frame: the sentinel
+        self.uc.mem_write(esp, struct.pack("<I", SENTINEL))
+        at, gdt = self._gdt
+        self._cpu[ENTRY_FLAT].write(idtr, (0, at, len(gdt) - 1, 0), CR0_FLAT, abi.SEL_CODE32,
+                                    *[abi.SEL_DATA] * 5, esp, *gprs, entry_eflags(regs.eflags))
+        return placed.eip
 
     def _on_segment_load(self, uc, address, size, insn):
         """Before a flat32 routine loads a segment register: a null selector is refused by name."""
@@ -417,16 +450,14 @@ class Machine:
 
     def system_regs(self):
         """The system registers a routine must leave alone: CR0/3/4, GDTR, IDTR, EFER."""
-        uc = self.uc
-        return {"CR0": uc.reg_read(X.UC_X86_REG_CR0), "CR3": uc.reg_read(X.UC_X86_REG_CR3),
-                "CR4": uc.reg_read(X.UC_X86_REG_CR4), "GDTR": uc.reg_read(X.UC_X86_REG_GDTR)[1:3],
-                "IDTR": uc.reg_read(X.UC_X86_REG_IDTR)[1:3], "EFER": uc.msr_read(EFER)}
+        r = self._cpu[SYSTEM].read()
+        return {"CR0": r["cr0"], "CR3": r["cr3"], "CR4": r["cr4"], "GDTR": r["gdtr"][1:3],
+                "IDTR": r["idtr"][1:3], "EFER": r["efer"]}
 
     def _regs(self):
-        uc = self.uc
-        values = {name: uc.reg_read(reg) & 0xFFFFFFFF for name, reg in GPR_IDS}
-        values.update({name: uc.reg_read(reg) & 0xFFFF for name, reg in SEG_IDS})
-        values["eflags"] = uc.reg_read(X.UC_X86_REG_EFLAGS) & 0xFFFFFFFF
+        values = self._cpu[RESULT].read()
+        for name in SEGS:
+            values[name] &= 0xFFFF
         return Regs(**values)
 
     def _buffers(self, placed):
@@ -434,11 +465,11 @@ class Machine:
 
     def where(self):
         """The current cs:ip (real16) or eip (flat32) as text, and the linear address."""
-        uc = self.uc
-        eip = uc.reg_read(X.UC_X86_REG_EIP) & 0xFFFFFFFF
-        if uc.reg_read(X.UC_X86_REG_CR0) & 1:
+        r = self._cpu[WHERE].read()
+        eip = r["eip"] & 0xFFFFFFFF
+        if r["cr0"] & 1:
             return "eip %08x" % eip, eip
-        cs = uc.reg_read(X.UC_X86_REG_CS) & 0xFFFF
+        cs = r["cs"] & 0xFFFF
         return "cs:ip %04x:%04x" % (cs, eip & 0xFFFF), (cs << 4) + (eip & 0xFFFF)
 
     # -- the end of a call --------------------------------------------------------------------
