@@ -1,6 +1,6 @@
 """The host side's foreign functions, all through cffi (abi.py is the cffi view of csrc/physcall.h).
 
-libc's ``syscall``, ``mlock``, ``munlock`` and ``prctl``; ``struct kexec_segment`` as the kernel's uapi
+libc's ``syscall``, ``mlock``, ``munlock``, ``prctl`` and ``memcmp``; ``struct kexec_segment`` as the kernel's uapi
 header declares it; Unicorn's ``uc_ctl``, ``uc_emu_stop`` and ``uc_hook_add`` for the compiled block
 counter, and its batch register calls with the x86 value types of its ``x86.h`` (physcall.emulator.cpu);
 and libphyscall.so, a small shared object that physcall.toolchain builds beside the
@@ -25,6 +25,7 @@ long syscall(long number, ...);
 int mlock(const void *addr, size_t len);
 int munlock(const void *addr, size_t len);
 int prctl(int option, ...);
+int memcmp(const void *a, const void *b, size_t n);
 int uc_ctl(void *uc, int control, ...);
 int uc_emu_stop(void *uc);
 int uc_reg_read(void *uc, int regid, void *value);
@@ -37,6 +38,7 @@ int uc_reg_read_batch(void *uc, int *regs, void **vals, int count);
 int uc_reg_write_batch(void *uc, int *regs, void **vals, int count);
 typedef struct { uint16_t selector; uint64_t base; uint32_t limit; uint32_t flags; } uc_x86_mmr;
 typedef struct { uint32_t rid; uint64_t value; } uc_x86_msr;
+typedef struct uc_tb { uint64_t pc; uint16_t icount; uint16_t size; } uc_tb;   /* UC_HOOK_EDGE_GENERATED */
 /* one register of a batch (physcall/emulator/cpu.py): room for any of Unicorn's x86 value types */
 union pc_reg_slot { uint64_t value; uc_x86_mmr mmr; uc_x86_msr msr; };
 """)

@@ -41,24 +41,31 @@ def contains(ranges, start, size):
     return any(lo <= start and start + size <= hi for lo, hi in ranges)
 
 
-def changed(old, new, base, chunk=256):
-    """Ranges where ``new`` differs from ``old``, ``base`` their address.
+def changed(old, new, base, chunk=16):
+    """Ranges where ``new`` differs from ``old``, ``base`` their address: maximal runs, in order.
 
     >>> changed(b"abcdef", b"abXdeY", 0x100, chunk=2)
     [(258, 259), (261, 262)]
     """
     out = []
-    if old == new:                  # the common case (VGA RAM, EBDA untouched): one C compare
-        return out
-    for at in range(0, len(old), chunk):
-        a, b = old[at:at + chunk], new[at:at + chunk]
-        if a == b:
-            continue
-        for i, (x, y) in enumerate(zip(a, b)):
-            if x != y:
-                start = base + at + i
-                if out and out[-1][1] == start:
-                    out[-1] = (out[-1][0], start + 1)
-                else:
-                    out.append((start, start + 1))
+    _changed(old, new, 0, len(old), base, chunk, out)
     return out
+
+
+def _changed(old, new, lo, hi, base, chunk, out):
+    """Halve [lo, hi) while its halves differ (a compare of equal slices runs in C): a stack or a
+    buffer where a few bytes changed costs a few dozen compares, not a Python loop over every byte."""
+    if old[lo:hi] == new[lo:hi]:
+        return
+    if hi - lo > chunk:
+        mid = (lo + hi) // 2
+        _changed(old, new, lo, mid, base, chunk, out)
+        _changed(old, new, mid, hi, base, chunk, out)
+        return
+    for i in range(lo, hi):
+        if old[i] != new[i]:
+            start = base + i
+            if out and out[-1][1] == start:
+                out[-1] = (out[-1][0], start + 1)
+            else:
+                out.append((start, start + 1))

@@ -26,6 +26,7 @@ from .. import hostlib
 from ..regs import IF, TF
 from . import hazards
 from .counter import _library
+from .cpu import Registers
 from .fastports import RECENT, FastPorts
 from .firmware import STUB_TRAP_PORT
 from ..ranges import contains
@@ -48,6 +49,7 @@ AREAS = ((0x0, 0x400, "the IVT"), (0x400, 0x500, "the BDA"), (0x500, 0xA0000, "l
 PYTHON_VECTORS = frozenset({3}) | frozenset(SERVICE_CHECKS) | DANGER_VECTORS
 DISPATCH_ENV = "PHYSCALL_DISPATCH"      # "python": the Python hook only (the comparison test, bench)
 _WARNED = []
+_STATIC = {}                            # (address, bytes, mode) -> static_check's answer, all machines
 
 
 def _native_library():
@@ -94,6 +96,7 @@ class Dispatcher:
         self.machine, self.uc = machine, machine.uc
         self.native, self.fast_ports, self._call, self._error = None, None, None, None
         self.checked_blocks = set()       # (address, bytes, mode) of the blocks already checked
+        self._cr0 = Registers(self.uc, ("cr0",))
 
     @property
     def call(self):
@@ -127,7 +130,16 @@ class Dispatcher:
             self.fast_ports = FastPorts(self, _library())
         # Blocks are checked when Unicorn translates and chains them, not each time they run: the
         # check costs nothing in a loop, and code rewritten at run time is translated (so checked) anew.
-        uc.hook_add(UC_HOOK_EDGE_GENERATED, self.on_edge)
+        # A cffi callback, not the binding's: its ctypes wrapper costs ~10 us per edge, and a warm
+        # int 12h chains three; an exception in it is kept and raised after the run (raise_pending).
+        ffi, engine = hostlib.ffi, hostlib.unicorn(uc)
+        self._edge = ffi.callback("void(void *, struct uc_tb *, struct uc_tb *, void *)",
+                                  lambda uc, cur, prev, data: self.on_edge(self.uc, cur, prev, None),
+                                  onerror=self._on_slow_error)
+        err = engine.uc_hook_add(ffi.cast("void *", uc._uch.value), ffi.new("size_t *"),
+                                 UC_HOOK_EDGE_GENERATED, self._edge, ffi.NULL, 1, 0)
+        if err:
+            raise OSError("uc_hook_add for the block check failed: %d" % err)
 
     def _install_native(self):
         lib = _native_library()
@@ -319,12 +331,16 @@ class Dispatcher:
                 self._check_block(call, tb.pc, tb.size)
 
     def _check_block(self, call, address, size):
-        mode = "flat32" if self.uc.reg_read(X.UC_X86_REG_CR0) & 1 else "real16"
-        key = (address, bytes(self.uc.mem_read(address, size)), mode)
+        mode = "flat32" if self._cr0.read()["cr0"] & 1 else "real16"
+        key = (address, self.machine.read(address, size), mode)
         if key in self.checked_blocks:
             return
         self.checked_blocks.add(key)
-        found = static_check(key[1], address, mode)
+        found = _STATIC.get(key)
+        if found is None:                # the same bytes at the same place: the same answer
+            if len(_STATIC) >= 4096:
+                _STATIC.clear()
+            found = _STATIC[key] = static_check(key[1], address, mode)
         if found:
             self._stop(call, "privileged or mode-changing instruction executed: %s" % found[0])
 

@@ -34,6 +34,7 @@ from . import hazards
 from ..errors import OptionError, UsageError
 from .counter import STOP_SEGMENT, BlockCounter
 from .cpu import Registers
+from .memory import LowRam
 from .effects import PortEffects, control_watch, pm1_ports
 from .devices import default_devices
 from .firmware import LOW_SIZE, resolve
@@ -92,7 +93,6 @@ class Machine:
         self.policy = policy or Policy()
         self.uc = uc = Uc(UC_ARCH_X86, UC_MODE_32)
         uc.ctl_set_tcg_buffer_size(TCG_BUFFER)    # before the first mem_map: Unicorn sets TCG up then
-        uc.mem_map(0, HMA_END)
         # The trampoline's GDT is resident where the image puts it for the whole call (segments.py);
         # its page is not the call's to write, so the write hooks refuse writes to it.
         self._gdt = trampoline_gdt()
@@ -100,7 +100,7 @@ class Machine:
         pristine = bytearray(firmware.low + bytes(HMA_END - LOW_SIZE))
         pristine[at:at + len(gdt)] = gdt
         self._pristine = bytes(pristine)
-        uc.mem_write(0, self._pristine)
+        self._ram = LowRam(uc, self._pristine)     # [0, HMA_END), compared in place (memory.py)
         self._dirty, self._pages, self._write_hooks = [], set(), (None, [])
         self._baseline, self._baseline_key = None, None    # the window's contents between batches
         self._cpu = {names: Registers(uc, names) for names in (ENTRY_REAL, ENTRY_FLAT, RESULT, SYSTEM,
@@ -138,6 +138,8 @@ class Machine:
     # -- memory -------------------------------------------------------------------------------
     def read(self, phys, size):
         """Bytes of emulated physical memory: ``m.read(0x413, 2)``."""
+        if self._ram.covers(phys, size):
+            return self._ram.read(phys, size)
         return bytes(self.uc.mem_read(phys, size))
 
     def write(self, phys, data):
@@ -200,12 +202,11 @@ class Machine:
         if hi <= 0xA0000:                      # conventional memory: the batch is rewritten anyway
             self._put(lo, self._pristine[lo:hi])
             return
-        now = bytes(self.uc.mem_read(lo, hi - lo))
-        if now == self._pristine[lo:hi]:       # the common case (VGA RAM untouched): one compare
+        if self._ram.same(lo, self._pristine, lo, hi - lo):   # the common case: VGA RAM untouched
             return
         for a in range(lo, hi, PAGE):
             b = min(hi, (a & ~(PAGE - 1)) + PAGE)
-            if now[a - lo:b - lo] != self._pristine[a:b]:
+            if not self._ram.same(a, self._pristine, a, b - a):
                 self._put(a, self._pristine[a:b])
 
     def _on_unmapped(self, uc, access, address, size, value, data):
@@ -480,6 +481,8 @@ class Machine:
         stack_lo, stack_hi = call.layout.stack
         writes = []
         for lo, old in before:
+            if self._ram.same(lo, old):
+                continue
             for a, b in changed(old, self.read(lo, len(old)), lo):
                 if stack_lo <= a < stack_hi:
                     call.report.stack_used = max(call.report.stack_used, stack_hi - a)

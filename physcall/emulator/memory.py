@@ -1,0 +1,48 @@
+"""The emulated machine's low memory (the first MiB and the HMA) in a buffer physcall owns, mapped
+into Unicorn with ``uc_mem_map_ptr``: read and compared in place, through cffi.
+
+A dry run compares what a call may write before and after every call (~150 KiB with the stub BIOS:
+its EBDA and VGA RAM, the stack; more with a snapshot's firmware-owned ranges), and ``reset`` compares
+the firmware's ranges with the pristine copy.  The binding's ``mem_read`` allocates a zeroed buffer,
+reads into it and copies it into a bytearray; here libc's ``memcmp`` runs on the guest's RAM itself.
+The guest's stores land in this buffer directly (it is the RAM QEMU runs on), so a read is always
+current.  Writes still go through ``uc_mem_write`` (and its callers drop the translations they cover):
+nothing here writes the buffer behind Unicorn's back.
+
+>>> from unicorn import Uc, UC_ARCH_X86, UC_MODE_32
+>>> uc = Uc(UC_ARCH_X86, UC_MODE_32)
+>>> ram = LowRam(uc, bytes(0x2000)); uc.mem_write(0x10, b"abc")
+>>> ram.read(0x10, 3), ram.same(0x10, b"xabc", 1, 3), ram.same(0x10, b"abd")
+(b'abc', True, False)
+"""
+
+from unicorn import UC_PROT_ALL
+
+from .. import hostlib
+
+PAGE = 0x1000
+
+
+class LowRam:
+    """[0, len(image)) of ``uc``, mapped over a page-aligned buffer that starts as ``image``."""
+
+    def __init__(self, uc, image):
+        ffi, size = hostlib.ffi, len(image)
+        self._raw = ffi.new("char[]", size + PAGE)      # kept: Unicorn runs on it for the Uc's life
+        start = int(ffi.cast("uintptr_t", self._raw))
+        self._base = self._raw + (-start % PAGE)
+        ffi.memmove(self._base, image, size)
+        self.size, self._libc = size, hostlib.libc()
+        uc.mem_map_ptr(0, size, UC_PROT_ALL, int(ffi.cast("uintptr_t", self._base)))
+
+    def covers(self, at, size):
+        return 0 <= at and at + size <= self.size
+
+    def read(self, at, size):
+        """``size`` bytes at ``at`` (inside the buffer: ``covers``)."""
+        return hostlib.ffi.buffer(self._base + at, size)[:]
+
+    def same(self, at, ref, offset=0, size=None):
+        """True when memory at ``at`` holds ``ref[offset:offset + size]`` (size: the rest of ref)."""
+        size = len(ref) - offset if size is None else size
+        return self._libc.memcmp(self._base + at, hostlib.ffi.from_buffer(ref) + offset, size) == 0
