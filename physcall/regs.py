@@ -62,6 +62,19 @@ class Regs:
         for name, value in _apply(base, values).items():
             object.__setattr__(self, name, value)
 
+    @classmethod
+    def _of(cls, values):
+        """A Regs from every field of FIELDS, each already an int within its width (the emulator's
+        registers, read and masked): the checks of ``Regs(**values)`` without their cost.
+
+        >>> Regs._of(Regs(ax=5).as_dict()) == Regs(ax=5)
+        True
+        """
+        regs = object.__new__(cls)
+        for name in FIELDS:
+            object.__setattr__(regs, name, values[name] & WIDTH[name])
+        return regs
+
     def replace(self, **values):
         """A copy with some registers or views changed: ``regs.replace(ah=0x0E, al=ord("A"))``."""
         return Regs(**_apply(self.as_dict(), values))

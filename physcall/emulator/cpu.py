@@ -50,19 +50,20 @@ class Registers:
                 self._blank = self._blank[:at] + rid + self._blank[at + 4:]
         self._kinds = tuple("mmr" if name in MMR else "msr" if name in MSRS else "int"
                             for name in self.names)
-
-    def _handle(self):
-        return hostlib.ffi.cast("void *", self._uc._uch.value)
+        self._plain = all(kind == "int" for kind in self._kinds)
+        self._handle = ffi.cast("void *", uc._uch.value)
 
     def read(self):
         """``{name: value}``: an int, or (selector, base, limit, flags) for GDTR/IDTR/LDTR/TR."""
         ffi = hostlib.ffi
         ffi.memmove(self._slots, self._blank, len(self._blank))
-        err = self._engine.uc_reg_read_batch(self._handle(), self._ids, self._ptrs, len(self.names))
+        err = self._engine.uc_reg_read_batch(self._handle, self._ids, self._ptrs, len(self.names))
         if err:
             raise UcError(err)
         q = ffi.unpack(self._slots, len(self._blank) // 8)
         out, step = {}, self._step
+        if self._plain:
+            return dict(zip(self.names, q[::step]))
         for i, (name, kind) in enumerate(zip(self.names, self._kinds)):
             at = i * step
             if kind == "int":
@@ -89,6 +90,6 @@ class Registers:
                 slots[at + self._limit] = limit | flags << 32
             else:
                 slots[at + self._msr_value] = value
-        err = self._engine.uc_reg_write_batch(self._handle(), self._ids, self._ptrs, len(self.names))
+        err = self._engine.uc_reg_write_batch(self._handle, self._ids, self._ptrs, len(self.names))
         if err:
             raise UcError(err)

@@ -96,7 +96,7 @@ class Dispatcher:
         self.machine, self.uc = machine, machine.uc
         self.native, self.fast_ports, self._call, self._error = None, None, None, None
         self.checked_blocks = set()       # (address, bytes, mode) of the blocks already checked
-        self._cr0 = Registers(self.uc, ("cr0",))
+        self._cr0, self._stack = Registers(self.uc, ("cr0",)), Registers(self.uc, ("ss", "esp"))
 
     @property
     def call(self):
@@ -411,12 +411,13 @@ class Dispatcher:
                           (name, _hex(old), _hex(new)))
 
     def _check_balance(self, call):
-        report, p, uc = call.report, call.placed, self.uc
+        report, p = call.report, call.placed
+        r = self._stack.read()
         if p.mode == "real16":
-            ss, sp = uc.reg_read(X.UC_X86_REG_SS) & 0xFFFF, uc.reg_read(X.UC_X86_REG_ESP) & 0xFFFF
+            ss, sp = r["ss"] & 0xFFFF, r["esp"] & 0xFFFF
             good, entry = (ss, sp) == (p.ss, p.sp & 0xFFFF), (p.ss, p.sp)
         else:
-            ss, sp = None, uc.reg_read(X.UC_X86_REG_ESP) & 0xFFFFFFFF
+            ss, sp = None, r["esp"] & 0xFFFFFFFF
             good, entry = sp == p.esp, (None, p.esp)
         if good:
             report.finish(True, "returned to the sentinel with the stack balanced")

@@ -184,30 +184,25 @@ class Machine:
             top = base + len(image)
             if lo < top and hi > base:
                 a, b = max(lo, base), min(hi, top)
-                self._put(a, image[a - base:b - base])
+                self._ram.put(a, image, a - base, b - a)
                 for part in ((lo, a), (b, hi)):
                     if part[0] < part[1]:
                         self._restore_pristine(*part)
                 return
         self._restore_pristine(lo, hi)
 
-    def _put(self, at, data):
-        self.uc.mem_write(at, data)
-        self.uc.ctl_remove_cache(at, at + len(data))
-
     def _restore_pristine(self, lo, hi):
         """Put back the pages of [lo, hi) that differ from the pristine copy, and drop only their
         translations: a snapshot's firmware-owned range (C0000h-FFFFFh) holds the firmware's code,
-        whose translations stay warm when its variables are all that changed."""
-        if hi <= 0xA0000:                      # conventional memory: the batch is rewritten anyway
-            self._put(lo, self._pristine[lo:hi])
-            return
+        whose translations stay warm when its variables are all that changed.  (Outside the batch
+        window no block is checked on translation (Dispatcher.on_edge), so a warm one changes no
+        verdict; the window's own parts are always rewritten, _restore.)"""
         if self._ram.same(lo, self._pristine, lo, hi - lo):   # the common case: VGA RAM untouched
             return
         for a in range(lo, hi, PAGE):
             b = min(hi, (a & ~(PAGE - 1)) + PAGE)
             if not self._ram.same(a, self._pristine, a, b - a):
-                self._put(a, self._pristine[a:b])
+                self._ram.put(a, self._pristine, a, b - a)
 
     def _on_unmapped(self, uc, access, address, size, value, data):
         # Memory above 1 MiB exists on first touch and reads as zeros (see the module docstring).
@@ -290,7 +285,7 @@ class Machine:
         gaps = [(max(a, lo), min(b, hi)) for a, b in complement(used, hi) if b > lo]
         self._baseline_for(layout)
         for at, data in layout.regions:
-            self._put(at, bytes(data))
+            self._ram.put(at, bytes(data))
             self.mark_dirty(at, at + len(data))
         return gaps
 
@@ -313,7 +308,7 @@ class Machine:
         if a < b:
             image[a - lo:b - lo] = self._pristine[a:b]
         self._baseline, self._baseline_key = (lo, bytes(image)), key
-        self._put(lo, self._baseline[1])
+        self._ram.put(lo, self._baseline[1])
 
     def _not_run(self, placed, refused):
         report = Report(call=_describe(placed), mode=placed.mode, budget=self.budget,
@@ -456,10 +451,7 @@ class Machine:
                 "IDTR": r["idtr"][1:3], "EFER": r["efer"]}
 
     def _regs(self):
-        values = self._cpu[RESULT].read()
-        for name in SEGS:
-            values[name] &= 0xFFFF
-        return Regs(**values)
+        return Regs._of(self._cpu[RESULT].read())           # masked to each register's width
 
     def _buffers(self, placed):
         return {name: self.read(at, size) for name, (at, size) in placed.buffers.items()}

@@ -14,13 +14,19 @@ nothing here writes the buffer behind Unicorn's back.
 >>> ram = LowRam(uc, bytes(0x2000)); uc.mem_write(0x10, b"abc")
 >>> ram.read(0x10, 3), ram.same(0x10, b"xabc", 1, 3), ram.same(0x10, b"abd")
 (b'abc', True, False)
+>>> ram.put(0x11, b"xyz", 1, 1); ram.read(0x10, 3)
+b'ayc'
+
 """
 
-from unicorn import UC_PROT_ALL
+from unicorn import UC_PROT_ALL, UcError
+from unicorn import unicorn_const as UCC
 
 from .. import hostlib
 
 PAGE = 0x1000
+# unicorn.h's UC_CTL_WRITE(UC_CTL_TB_REMOVE_CACHE, 2), as the binding's ctl_remove_cache encodes it
+REMOVE_CACHE = (UCC.UC_CTL_IO_WRITE << 30) | (2 << 26) | UCC.UC_CTL_TB_REMOVE_CACHE
 
 
 class LowRam:
@@ -34,6 +40,7 @@ class LowRam:
         ffi.memmove(self._base, image, size)
         self.size, self._libc = size, hostlib.libc()
         uc.mem_map_ptr(0, size, UC_PROT_ALL, int(ffi.cast("uintptr_t", self._base)))
+        self._engine, self._uch = hostlib.unicorn(uc), ffi.cast("void *", uc._uch.value)
 
     def covers(self, at, size):
         return 0 <= at and at + size <= self.size
@@ -46,3 +53,16 @@ class LowRam:
         """True when memory at ``at`` holds ``ref[offset:offset + size]`` (size: the rest of ref)."""
         size = len(ref) - offset if size is None else size
         return self._libc.memcmp(self._base + at, hostlib.ffi.from_buffer(ref) + offset, size) == 0
+
+    def put(self, at, data, offset=0, size=None):
+        """Write ``data[offset:offset + size]`` at ``at`` through Unicorn (any mapped address) and
+        drop the translations of what it covers, without copying ``data``."""
+        ffi = hostlib.ffi
+        size = len(data) - offset if size is None else size
+        err = self._engine.uc_mem_write(self._uch, at, ffi.from_buffer(data) + offset, size)
+        if err:
+            raise UcError(err, at, size)
+        err = self._engine.uc_ctl(self._uch, REMOVE_CACHE, ffi.cast("uint64_t", at),
+                                  ffi.cast("uint64_t", at + size))
+        if err:
+            raise UcError(err)
