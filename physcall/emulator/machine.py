@@ -119,6 +119,10 @@ class Machine:
             uc.hook_add(UC_HOOK_CODE, self.hooks.on_watch, None, at, at)
         self._load_high()
         self._hook_sti(firmware.low)
+        # The CPU as it starts, put back before each batch (~0.5 us): Unicorn's interrupt hook stands
+        # in for the CPU's delivery, so a CPU exception the hook refuses stays "in flight" in QEMU's
+        # state (old_exception), and the next batch's #DE became a #DF, the third a triple fault.
+        self._fresh_cpu = uc.context_save()
 
     def _hook_sti(self, low):
         """A code hook on every FBh byte of the firmware's ROM area: a hook bounded to one address costs
@@ -261,6 +265,7 @@ class Machine:
 
     def _run_batch(self, layout):
         self.hooks.checked_blocks = set()
+        self.uc.context_restore(self._fresh_cpu)
         self.reset()
         self._dirty.append(tuple(layout.stack))      # every call writes it; its code and buffers: _place
         self._dirty += [(lo, hi) for lo, hi, *_ in self.firmware.writable]
