@@ -112,6 +112,28 @@ struct ports {
 
 uint32_t physcall_port_in(void *uc, uint32_t port, int size, void *user);
 void physcall_port_out(void *uc, uint32_t port, int size, uint32_t value, void *user);
+
+/* The block check's filter (csrc/edges.c, physcall/emulator/hooks.py owns the rule: on_edge): a
+ * UC_HOOK_EDGE_GENERATED hook that lets through to ``slow`` (the Python check, with the same
+ * arguments) only an edge with a block in the batch window [lo, hi) that is not in ``clean``: a block
+ * Python checked and found clean, at the same address, in the same mode (CR0.PE), with the same bytes.
+ * Python fills ``clean`` (round robin, ``next``); blocks over PC_EDGE_BYTES always go to Python. */
+#define PC_EDGE_BYTES 64
+#define PC_EDGE_CLEAN 64
+
+struct pc_tb { uint64_t pc; uint16_t icount, size; };     /* Unicorn's uc_tb */
+struct pc_clean_block { uint64_t pc; uint32_t size, mode; uint8_t bytes[64]; };
+
+struct edge_check {
+    void *reg_read, *mem_read;          /* uc_reg_read, uc_mem_read */
+    void *slow;                         /* void (*)(void *uc, struct pc_tb *cur, struct pc_tb *prev, void *user) */
+    int32_t cr0_id;                     /* UC_X86_REG_CR0 */
+    uint64_t lo, hi;                    /* the batch window of the call that runs */
+    uint32_t next;
+    struct pc_clean_block clean[64];
+};
+
+void physcall_on_edge(void *uc, struct pc_tb *cur, struct pc_tb *prev, void *user);
 /* cdef-end */
 
 #endif /* PHYSCALL_HOSTLIB_H */

@@ -38,7 +38,6 @@ int uc_reg_read_batch(void *uc, int *regs, void **vals, int count);
 int uc_reg_write_batch(void *uc, int *regs, void **vals, int count);
 typedef struct { uint16_t selector; uint64_t base; uint32_t limit; uint32_t flags; } uc_x86_mmr;
 typedef struct { uint32_t rid; uint64_t value; } uc_x86_msr;
-typedef struct uc_tb { uint64_t pc; uint16_t icount; uint16_t size; } uc_tb;   /* UC_HOOK_EDGE_GENERATED */
 /* one register of a batch (physcall/emulator/cpu.py): room for any of Unicorn's x86 value types */
 union pc_reg_slot { uint64_t value; uc_x86_mmr mmr; uc_x86_msr msr; };
 """)

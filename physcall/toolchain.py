@@ -4,7 +4,7 @@ One build directory, ``~/.cache/physcall/trampoline/<hash of csrc sources and to
 holds everything compiled: ``trampoline.elf`` (csrc/trampoline.S, the image's code), and for the host
 side of the jump and the emulator ``libphyscall.so`` (csrc/hostlib.c: the TSC; csrc/counter.c: the
 dry run's instruction counter; csrc/dispatch.c: its interrupt dispatch; csrc/ports.c: its port fast
-path; declared in csrc/hostlib.h,
+path; csrc/edges.c: the filter in front of its block check; declared in csrc/hostlib.h,
 loaded with cffi by physcall.hostlib) and
 ``kexec_segment.cdef`` (struct kexec_segment as the kernel's uapi header <linux/kexec.h> declares it,
 for cffi).  physcall.cache checks the owner and mode of the directory before anything in it is
@@ -31,7 +31,7 @@ from .resources import CSRC
 log = logging.getLogger("physcall")
 
 SOURCES = ("physcall.h", "asm-offsets.c", "trampoline.S", "trampoline.ld.S", "hostlib.h", "hostlib.c",
-           "counter.c", "dispatch.c", "ports.c")
+           "counter.c", "dispatch.c", "ports.c", "edges.c")
 OUTPUTS = ("trampoline.elf", "libphyscall.so", "kexec_segment.cdef")
 
 
@@ -110,7 +110,7 @@ def _compile(tmp):
           "-o", str(tmp / "trampoline.elf"), str(tmp / "trampoline.o")])
     _run(["gcc", "-O2", "-shared", "-fPIC", "-Wl,-z,noexecstack", "-I", str(CSRC),
           "-o", str(tmp / "libphyscall.so"), str(CSRC / "hostlib.c"), str(CSRC / "counter.c"),
-          str(CSRC / "dispatch.c"), str(CSRC / "ports.c")])
+          str(CSRC / "dispatch.c"), str(CSRC / "ports.c"), str(CSRC / "edges.c")])
     uapi = _run(["gcc", "-E", "-P", "-x", "c", "-"], stdin="#include <linux/kexec.h>\n")
     (tmp / "kexec_segment.cdef").write_text(declaration(uapi, "struct kexec_segment"))
 

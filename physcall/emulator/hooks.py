@@ -23,6 +23,8 @@ from unicorn import UC_ERR_INSN_INVALID, UC_HOOK_EDGE_GENERATED, UC_HOOK_INSN, U
 from unicorn import x86_const as X
 
 from .. import hostlib
+from ..abi import constants
+from ..resources import CSRC
 from ..regs import IF, TF
 from . import hazards
 from .counter import _library
@@ -50,6 +52,8 @@ PYTHON_VECTORS = frozenset({3}) | frozenset(SERVICE_CHECKS) | DANGER_VECTORS
 DISPATCH_ENV = "PHYSCALL_DISPATCH"      # "python": the Python hook only (the comparison test, bench)
 _WARNED = []
 _STATIC = {}                            # (address, bytes, mode) -> static_check's answer, all machines
+_EDGE = constants(CSRC / "hostlib.h")
+EDGE_BYTES, EDGE_CLEAN = _EDGE["PC_EDGE_BYTES"], _EDGE["PC_EDGE_CLEAN"]
 
 
 def _native_library():
@@ -97,6 +101,7 @@ class Dispatcher:
         self.native, self.fast_ports, self._call, self._error = None, None, None, None
         self.checked_blocks = set()       # (address, bytes, mode) of the blocks already checked
         self._cr0, self._stack = Registers(self.uc, ("cr0",)), Registers(self.uc, ("ss", "esp"))
+        self._edges, self._clean = None, [None] * EDGE_CLEAN   # csrc/edges.c's filter, its keys
 
     @property
     def call(self):
@@ -117,6 +122,8 @@ class Dispatcher:
                 d.ranges[i][0], d.ranges[i][1] = lo, hi
         if self.fast_ports is not None and call is not None:
             self.fast_ports.arm(call)
+        if self._edges is not None and call is not None:
+            self._edges.lo, self._edges.hi = call.layout.window
 
     def install(self):
         """The hooks that stay for the machine's life; the per-call ones are the machine's to add."""
@@ -132,12 +139,21 @@ class Dispatcher:
         # check costs nothing in a loop, and code rewritten at run time is translated (so checked) anew.
         # A cffi callback, not the binding's: its ctypes wrapper costs ~10 us per edge, and a warm
         # int 12h chains three; an exception in it is kept and raised after the run (raise_pending).
+        # With libphyscall.so, csrc/edges.c sits in front and calls it only for an edge that may say
+        # something (a block in the window not already found clean).
         ffi, engine = hostlib.ffi, hostlib.unicorn(uc)
-        self._edge = ffi.callback("void(void *, struct uc_tb *, struct uc_tb *, void *)",
+        self._edge = ffi.callback("void(void *, struct pc_tb *, struct pc_tb *, void *)",
                                   lambda uc, cur, prev, data: self.on_edge(self.uc, cur, prev, None),
                                   onerror=self._on_slow_error)
+        hook, user = self._edge, ffi.NULL
+        if self.native is not None:
+            e = self._edges = ffi.new("struct edge_check *")
+            e.reg_read = ffi.cast("void *", ffi.addressof(engine, "uc_reg_read"))
+            e.mem_read = ffi.cast("void *", ffi.addressof(engine, "uc_mem_read"))
+            e.cr0_id, e.slow = X.UC_X86_REG_CR0, ffi.cast("void *", self._edge)
+            hook, user = ffi.cast("void *", ffi.addressof(_library(), "physcall_on_edge")), e
         err = engine.uc_hook_add(ffi.cast("void *", uc._uch.value), ffi.new("size_t *"),
-                                 UC_HOOK_EDGE_GENERATED, self._edge, ffi.NULL, 1, 0)
+                                 UC_HOOK_EDGE_GENERATED, hook, user, 1, 0)
         if err:
             raise OSError("uc_hook_add for the block check failed: %d" % err)
 
@@ -326,12 +342,13 @@ class Dispatcher:
         if call is None or call.stopped:
             return
         lo, hi = call.layout.window
+        mode = None
         for tb in (prev, cur):
             if tb.size and lo <= tb.pc < hi:
-                self._check_block(call, tb.pc, tb.size)
+                mode = mode or ("flat32" if self._cr0.read()["cr0"] & 1 else "real16")
+                self._check_block(call, tb.pc, tb.size, mode)
 
-    def _check_block(self, call, address, size):
-        mode = "flat32" if self._cr0.read()["cr0"] & 1 else "real16"
+    def _check_block(self, call, address, size, mode):
         key = (address, self.machine.read(address, size), mode)
         if key in self.checked_blocks:
             return
@@ -341,8 +358,23 @@ class Dispatcher:
             if len(_STATIC) >= 4096:
                 _STATIC.clear()
             found = _STATIC[key] = static_check(key[1], address, mode)
+        if not found:
+            self._remember_clean(key)
         if found:
             self._stop(call, "privileged or mode-changing instruction executed: %s" % found[0])
+
+    def _remember_clean(self, key):
+        """Tell csrc/edges.c that this block (address, bytes, mode) is clean: it stops asking."""
+        e = self._edges
+        address, code, mode = key
+        if e is None or len(code) > EDGE_BYTES or key in self._clean:
+            return
+        slot = e.next % EDGE_CLEAN
+        e.next = slot + 1
+        self._clean[slot] = key
+        c = e.clean[slot]
+        c.pc, c.size, c.mode = address, len(code), int(mode == "flat32")
+        hostlib.ffi.memmove(c.bytes, code, len(code))
 
     def on_forbidden_write(self, uc, access, address, size, value, data):
         self.machine.mark_dirty(address, address + size)
