@@ -6,7 +6,7 @@ dispatch paths (C, and the Python hooks alone)."""
 import pytest
 
 from physcall.call import Buffer, Routine, far_call, interrupt
-from physcall.emulator import Machine, Policy, hooks, stubbios
+from physcall.emulator import Firmware, Machine, Policy, hooks, stubbios
 from physcall.layout import lay_out
 
 from test_dispatch import BATCHES, HOOK_60
@@ -51,3 +51,17 @@ def test_the_firmware_check_holds_on_a_warm_machine(path, monkeypatch):
     first = [outcomes(m, b) for b in batches]
     assert first[0][0][0]["verdict"] == "refused"
     assert [outcomes(m, b) for b in batches + batches] == first + first
+
+
+def test_what_the_firmware_wrote_is_put_back_for_the_next_batch():
+    """A firmware-owned range that does not start on a page (a snapshot's: the EBDA at 9FC00h runs
+    on into the shadowed ROM area) is put back whole: the handler reads the byte it then writes,
+    at a page offset below the range's own (E94A5h), and sees the pristine 0 every time."""
+    handler = (0x12, "push ds\n mov ax, 0xE000\n mov ds, ax\n mov al, [0x94A5]\n"
+                     "mov byte ptr [0x94A5], 0x55\n pop ds\n iret")
+    base = firmware([handler])
+    fw = Firmware("test", base.low, [(0x400, 0x500, "BDA"), (0x9FC00, 0x100000, "the firmware")])
+    fresh = outcomes(Machine(fw), [interrupt(0x12)])
+    assert fresh[0][1].al == 0 and fresh[0][0]["writes"] == [[0xE94A5, 0xE94A6]]
+    warm = Machine(fw)
+    assert [outcomes(warm, [interrupt(0x12)]) for _ in range(3)] == [fresh] * 3

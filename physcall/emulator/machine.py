@@ -102,6 +102,7 @@ class Machine:
         self._pristine = bytes(pristine)
         self._ram = LowRam(uc, self._pristine)     # [0, HMA_END), compared in place (memory.py)
         self._dirty, self._pages, self._write_hooks = [], set(), (None, [])
+        self._high = self._high_pages()
         self._baseline, self._baseline_key = None, None    # the window's contents between batches
         self._cpu = {names: Registers(uc, names) for names in (ENTRY_REAL, ENTRY_FLAT, RESULT, SYSTEM,
                                                                   WHERE)}
@@ -159,14 +160,32 @@ class Machine:
 
     def _map_range(self, phys, size):
         for page in range(phys & ~(PAGE - 1), phys + size, PAGE):
-            if page >= HMA_END and page not in self._pages:
+            if page >= HMA_END and page not in self._pages and page not in self._high:
                 self.uc.mem_map(page, PAGE)
                 self._pages.add(page)
 
-    def _load_high(self):
+    def _high_pages(self):
+        """The pages above the HMA that hold the firmware's high regions (ACPI, SMBIOS tables), each
+        as it starts: zeros and the regions' bytes.  They stay mapped for the machine's life and are
+        rewritten whole at each reset (a map and an unmap of one page cost ~50 us a batch)."""
+        pages = {}
         for phys, data in self.firmware.high:
-            self._map_range(phys, len(data))
-            self.uc.mem_write(phys, bytes(data))
+            for page in range(phys & ~(PAGE - 1), phys + len(data), PAGE):
+                if page >= HMA_END:
+                    image = pages.setdefault(page, bytearray(PAGE))
+                    lo, hi = max(phys, page), min(phys + len(data), page + PAGE)
+                    image[lo - page:hi - page] = data[lo - phys:hi - phys]
+        for page in pages:
+            self.uc.mem_map(page, PAGE)
+        return {page: bytes(image) for page, image in pages.items()}
+
+    def _load_high(self):
+        for page, image in self._high.items():
+            self._ram.put(page, image)
+        for phys, data in self.firmware.high:               # what lies below the HMA's end
+            if phys < HMA_END:
+                size = min(len(data), HMA_END - phys)
+                self._ram.put(phys, bytes(data[:size]))
 
     def reset(self):
         """Back to the firmware's pristine state (the batch window to its baseline, _place):
@@ -203,10 +222,13 @@ class Machine:
         verdict; the window's own parts are always rewritten, _restore.)"""
         if self._ram.same(lo, self._pristine, lo, hi - lo):   # the common case: VGA RAM untouched
             return
-        for a in range(lo, hi, PAGE):
-            b = min(hi, (a & ~(PAGE - 1)) + PAGE)
-            if not self._ram.same(a, self._pristine, a, b - a):
-                self._ram.put(a, self._pristine, a, b - a)
+        end = (lo & ~(PAGE - 1)) + PAGE
+        if hi <= end:                                          # one page: put it back
+            self._ram.put(lo, self._pristine, lo, hi - lo)
+            return
+        mid = max(end, ((lo + hi) // 2) & ~(PAGE - 1))        # else halve it on a page boundary
+        self._restore_pristine(lo, mid)
+        self._restore_pristine(mid, hi)
 
     def _on_unmapped(self, uc, access, address, size, value, data):
         # Memory above 1 MiB exists on first touch and reads as zeros (see the module docstring).
