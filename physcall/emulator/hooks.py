@@ -101,6 +101,11 @@ class Dispatcher:
         self.native, self.fast_ports, self._call, self._error = None, None, None, None
         self.checked_blocks = set()       # (address, bytes, mode) of the blocks already checked
         self._cr0, self._stack = Registers(self.uc, ("cr0",)), Registers(self.uc, ("ss", "esp"))
+        # the Python interrupt dispatch: what it reads, and what it loads (in the order it did)
+        self._intr = Registers(self.uc, ("cr0", "cs", "eip", "eax"))
+        self._frame_in = Registers(self.uc, ("ss", "esp", "eflags"))
+        self._frame_out = Registers(self.uc, ("esp", "eflags", "cs", "eip"))
+        self._handler = Registers(self.uc, ("cs", "eip"))
         self._edges, self._clean = None, [None] * EDGE_CLEAN   # csrc/edges.c's filter, its keys
 
     @property
@@ -224,7 +229,8 @@ class Dispatcher:
     def on_interrupt(self, uc, vector, data):
         """Real-mode ``int n``: push FLAGS, CS, IP; clear IF and TF; CS:IP = IVT[n] from memory."""
         call, (where, lin) = self.call, self.machine.where()
-        if uc.reg_read(X.UC_X86_REG_CR0) & 1:
+        r = self._intr.read()                       # CR0, CS, EIP, EAX: one foreign call (cpu.py)
+        if r["cr0"] & 1:
             if self._software(vector, lin) is None:
                 return self._stop(call, "CPU exception %s at %s in flat32: with no IDT that is a triple "
                                         "fault, a reset" % (EXCEPTIONS.get(vector, vector), where))
@@ -236,8 +242,7 @@ class Dispatcher:
         if vector == 3 and contains(call.gaps, lin - 1, 1):
             return self._stop(call, "execution reached unused memory at %#07x (a ret or jmp to a "
                                     "wrong address: stack unbalanced?)" % (lin - 1))
-        cs, ip = uc.reg_read(X.UC_X86_REG_CS) & 0xFFFF, uc.reg_read(X.UC_X86_REG_EIP) & 0xFFFF
-        ax = uc.reg_read(X.UC_X86_REG_EAX) & 0xFFFF
+        cs, ip, ax = r["cs"] & 0xFFFF, r["eip"] & 0xFFFF, r["eax"] & 0xFFFF
         danger = dangerous_interrupt(vector, ax)
         for check in SERVICE_CHECKS.get(vector, ()):
             danger = danger or check(self.machine, call)
@@ -245,15 +250,17 @@ class Dispatcher:
             return self._stop(call, "%s (at %s)" % (danger, where))
         call.report.interrupt(vector, ax, cs, (ip - length) & 0xFFFF)
         call.last_ax[vector] = ax
-        self._push_frame(call, cs, ip)
-        off, seg = struct.unpack("<HH", uc.mem_read(4 * vector, 4))
-        uc.reg_write(X.UC_X86_REG_CS, seg)
-        uc.reg_write(X.UC_X86_REG_EIP, off)
+        frame = self._push_frame(call, cs, ip)
+        off, seg = struct.unpack("<HH", self.machine.read(4 * vector, 4))
+        if frame is None:                           # refused: CS:IP still go to the handler
+            self._handler.write(seg, off)
+        else:
+            self._frame_out.write(*frame, seg, off)
 
     def _software(self, vector, lin):
         """Length of the instruction that raised ``vector`` (int n, int3, into), None for a CPU
         exception: for those Unicorn leaves IP at the faulting instruction, for int n after it."""
-        before = bytes(self.uc.mem_read(lin - 2, 2)) if lin >= 2 else b""
+        before = self.machine.read(lin - 2, 2) if lin >= 2 else b""
         if before == bytes([0xCD, vector]):
             return 2
         if before[-1:] == {3: b"\xCC", 4: b"\xCE", 1: b"\xF1"}.get(vector):
@@ -261,18 +268,17 @@ class Dispatcher:
         return None
 
     def _push_frame(self, call, cs, ip):
-        uc = self.uc
-        ss, esp = uc.reg_read(X.UC_X86_REG_SS) & 0xFFFF, uc.reg_read(X.UC_X86_REG_ESP)
+        """Write the FLAGS, CS, IP frame; the (ESP, EFLAGS) the handler starts with, None if refused."""
+        r = self._frame_in.read()
+        ss, esp, flags = r["ss"] & 0xFFFF, r["esp"], r["eflags"]
         sp = (esp - 6) & 0xFFFF
         at = (ss << 4) + sp
         if not contains(call.allowed, at, 6):
             self.machine.mark_dirty(at, at + 6)
             return self._stop(call, "interrupt frame written to %#07x (%s) at %04x:%04x: outside the "
                                     "call's stack and writable areas" % (at, self._owner(call, at), cs, ip))
-        flags = uc.reg_read(X.UC_X86_REG_EFLAGS)
-        uc.mem_write(at, struct.pack("<HHH", ip, cs, flags & 0xFFFF))
-        uc.reg_write(X.UC_X86_REG_ESP, (esp & 0xFFFF0000) | sp)
-        uc.reg_write(X.UC_X86_REG_EFLAGS, flags & ~(IF | TF))
+        self.uc.mem_write(at, struct.pack("<HHH", ip, cs, flags & 0xFFFF))
+        return (esp & 0xFFFF0000) | sp, flags & ~(IF | TF)
 
     def _port_refused(self, call, direction, port, size):
         if self.machine.policy.refuses_port(port):
