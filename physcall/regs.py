@@ -35,6 +35,7 @@ del _r
 WIDTH = {name: 0xFFFFFFFF for name in GPRS + ("eflags",)}
 WIDTH.update({name: 0xFFFF for name in SEGS})
 NAMES = FIELDS + tuple(VIEWS)
+_NAMES = frozenset(NAMES)
 
 
 def _check(name, value, mask):
@@ -77,7 +78,7 @@ class Regs:
 
     def replace(self, **values):
         """A copy with some registers or views changed: ``regs.replace(ah=0x0E, al=ord("A"))``."""
-        return Regs(**_apply(self.as_dict(), values))
+        return Regs._of(_apply(self.as_dict(), values))         # _apply checked what changed
 
     def as_dict(self):
         """Full registers as a dict: ``{"eax": ..., ..., "eflags": ...}``."""
@@ -127,9 +128,9 @@ def _from_dict(values):
 
 def _apply(base, values):
     """Apply full registers first, then views, checking names and ranges."""
-    unknown = sorted(set(values) - set(NAMES))
+    unknown = set(values) - _NAMES
     if unknown:
-        raise CallError("unknown register %s; known: %s" % (", ".join(unknown), ", ".join(NAMES)))
+        raise CallError("unknown register %s; known: %s" % (", ".join(sorted(unknown)), ", ".join(NAMES)))
     out = dict(base)
     for name in FIELDS:
         if name in values:

@@ -90,11 +90,10 @@ def _lands(machine, call, what, start, size):
 
 
 def _regs(machine):
-    from unicorn import x86_const as X
-    uc = machine.uc
-    read = {"ax": X.UC_X86_REG_AX, "bx": X.UC_X86_REG_BX, "cx": X.UC_X86_REG_CX, "dx": X.UC_X86_REG_DX,
-            "si": X.UC_X86_REG_SI, "ds": X.UC_X86_REG_DS, "es": X.UC_X86_REG_ES}
-    return {name: uc.reg_read(reg) & 0xFFFF for name, reg in read.items()}
+    return {name: value & 0xFFFF for name, value in machine.registers(LEAF_REGS).read().items()}
+
+
+LEAF_REGS = ("ax", "bx", "cx", "dx", "si", "ds", "es")     # what the checks above read, as one set
 
 
 # Checked at ``int n`` too, so that a firmware whose handlers share an address is still checked

@@ -471,6 +471,14 @@ class Machine:
         """Where emu_start resumes the current call: EIP (UC_MODE_32 takes EIP, not linear)."""
         return self.uc.reg_read(X.UC_X86_REG_EIP)
 
+    def registers(self, names):
+        """The registers ``names`` as one set, read or written in one call (cpu.Registers; kept):
+        ``m.registers(("ax", "es")).read()``."""
+        regs = self._cpu.get(names)
+        if regs is None:
+            regs = self._cpu[names] = Registers(self.uc, names)
+        return regs
+
     def system_regs(self):
         """The system registers a routine must leave alone: CR0/3/4, GDTR, IDTR, EFER."""
         r = self._cpu[SYSTEM].read()
