@@ -9,7 +9,7 @@ destination page behind the image's own copy during the jump, docs/DESIGN.md, "T
 >>> from physcall.layout import lay_out
 >>> img = build_image(lay_out(interrupt(0x12)))
 >>> hex(img.entry), [hex(s.mem) for s in img.segments]
-('0x10000', ['0x10000', '0x20000', '0x84000', '0x88000'])
+('0x10000', ['0x10000', '0x20000', '0x86000', '0x88000'])
 """
 
 import pathlib

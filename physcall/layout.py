@@ -24,7 +24,12 @@ from .errors import LayoutError, UsageError
 
 from .abi import BATCH_BASE, BATCH_LIMIT, MAX_CALLS   # one source of truth: csrc/physcall.h
 
-STACK_SIZE = 0x4000          # 16 KiB: SeaBIOS's VBE and disk paths want a few KiB of the caller's stack
+PAGE = 0x1000
+# 8 KiB: SeaBIOS's VBE and disk paths want a few KiB of the caller's stack; Linux's own setup code
+# calls VBE, EDD and E820 on less (arch/x86/boot: STACK_SIZE 1024 at least).  Each page of the batch
+# is swapped in and out by the kernel on every jump (bench/bench_jump.py: ~0.3-0.5 ms per page under
+# TCG), so the stack is no bigger than that.
+STACK_SIZE = 0x2000
 REAL_MODE_LIMIT = 0x100000
 
 
@@ -82,9 +87,15 @@ def lay_out(calls):
     lo, hi = BATCH_BASE, BATCH_LIMIT
     stack = (hi - STACK_SIZE, hi)
     cursor = _Cursor(lo, stack[0])
-    regions, placed = [], []
-    for index, call in enumerate(calls):
-        placed.append(_place(index, call, cursor, regions, stack))
+    codes = [_code(call, cursor) for call in calls]
+    # Buffers start on the page after the last code: no page holds both.  Under TCG (the QEMU guest) a
+    # write to a page that holds translated code takes the slow path that checks for self-modifying
+    # code, and a BIOS filling a buffer beside its caller's code paid that on every byte (a 256-byte
+    # VBE 4F01h ModeInfoBlock cost 15x a block on a page of its own; bench/bench_jump.py).
+    cursor.at = -(-cursor.at // PAGE) * PAGE
+    regions = [(at, code) for at, code, _, _ in codes]
+    placed = [_place(index, call, code, cursor, regions, stack)
+              for index, (call, code) in enumerate(zip(calls, codes))]
     return Layout(regions, placed, stack, (lo, hi))
 
 
@@ -104,9 +115,8 @@ class _Cursor:
         return start
 
 
-def _place(index, call, cursor, regions, stack):
-    code_at, code, entry_off, routine = _code(call, cursor)
-    regions.append((code_at, code))
+def _place(index, call, code, cursor, regions, stack):
+    code_at, code, entry_off, routine = code
     regs, buffers, segments = call.regs, {}, {}
     for name, buf in call.buffers.items():
         at = cursor.take(buf.size, buf.align, "buffer %s of call %d" % (name, index))
