@@ -2,21 +2,26 @@
 
 Every walk that needs the previous answer (E820's continuation, VBE's mode list, the int 15h C0h
 pointer, the SMBIOS entry point's table address, the EBDA segment in the BDA) is chained inside a
-routine, in real or flat mode, while the machine is the firmware's; only bytes come back, and
-physcall.explore_decode turns them into the survey.  Tables the firmware leaves in the F segment
-(RSDP, $PIR, _MP_, $PnP, _32_) are searched on the host in a copy of it.
+routine, in real or flat mode, while the machine is the firmware's; only the bytes the survey reads
+come back, and physcall.explore_decode turns them into the survey.  The tables the firmware leaves
+in the F segment and the EBDA (RSDP, $PIR, _MP_, $PnP, _32_) and the strings that name the BIOS are
+found by the flat routine; their bytes come back, not the segment.
 
 >>> survey = explore()                               # the stub BIOS in the emulator
 >>> survey["memory"]["int12_kib"], survey["jumps"], survey["e820"][0]["type_name"]
 (639, 0, 'usable')
 """
 
+import re
+
 from .call import Buffer, Routine
 from .invoke import invoke
 from .services import E820_MAX, SMBIOS_FIND, SMBIOS_NEXT, vbe_controller
 
 MAX_MODES = 128               # ModeInfoBlocks kept (SeaBIOS's VGA BIOS lists ~90)
-SMBIOS_TABLE_MAX = 0x8000     # bytes of the SMBIOS structure table copied
+MODE_KEPT = 0x32              # bytes of each ModeInfoBlock kept: VBE 3.0 section 4.4, through the
+                              # VBE 2.0 fields (PhysBasePtr at 28h); every byte that comes back costs
+                              # jump time, and the survey decodes nothing past 2Bh
 EDD_DRIVES = (0x80, 0x81, 0x82, 0x83)   # the host keeps those the BDA counts (0040:0075)
 EDD_RESULT, EDD_STRIDE = 74, 80         # T13 EDD-3 48h result; its first word says what the caller takes
 
@@ -37,13 +42,17 @@ EDD_AT = EDID_AT + 128
 VBE_AT = EDD_AT + EDD_STRIDE * len(EDD_DRIVES)
 OEM_AT = VBE_AT + 512
 MODES_AT = OEM_AT + 64
-INFOS_AT = MODES_AT + 512
-BLOCK = INFOS_AT + 256 * MAX_MODES
+SCRATCH_AT = MODES_AT + 512   # each 4F01h writes its 256 bytes here; MODE_KEPT of them are kept
+INFOS_AT = SCRATCH_AT + 256
+BLOCK = INFOS_AT + MODE_KEPT * MAX_MODES
 assert 24 * len(RECORDS) <= E820_AT and RECORD * len(RECORDS) <= E820_AT and BLOCK < 0xFFF0
 
 # Why one routine and not a call per service: each call of a batch is a trip down to real mode and
-# back, about as dear under TCG as the BIOS calls themselves (bench/bench_jump.py).  The block's far
-# address stays on the stack (SS:SP at rest); after each call every register goes to its record.
+# back, about as dear under TCG as the BIOS calls themselves (bench/bench_jump.py).  Why the routines
+# keep only what the survey reads: every page of buffers is swapped in and out by the kernel's
+# relocate_kernel and copied to the mailbox, which under TCG costs more than most BIOS calls.  The
+# block's far address stays on the stack (SS:SP at rest); after each call every register goes to
+# its record.
 PROLOGUE = """
     cld
     push es
@@ -127,7 +136,8 @@ VBE_ALL = """
     lea bp, [di+%(modes)d]
     lea dx, [di+%(infos)d]
     add di, %(vbe)d
-%(controller)s    mov di, dx
+%(controller)s    lea si, [di+%(scratch)d]
+    mov di, dx
     xor dx, dx
 vbe_info:
     mov cx, gs:[bp]
@@ -140,14 +150,20 @@ vbe_info:
     push di
     push es
     push gs
+    push si
+    mov di, si
     mov ax, 0x4F01
     int 0x10
+    pop si
     pop gs
     pop es
     pop di
     pop bp
     pop dx
-    add di, 256
+    push si
+    mov cx, %(kept)d
+    rep movsb
+    pop si
     add bp, 2
     inc dx
     jmp vbe_info
@@ -157,7 +173,16 @@ vbe_done:
 vbe_failed:
     pop ds
 """ % {"oem": OEM_AT, "modes": MODES_AT, "infos": INFOS_AT, "vbe": VBE_AT, "max": MAX_MODES,
+       "scratch": SCRATCH_AT - VBE_AT, "kept": MODE_KEPT,
        "controller": vbe_controller("vbe_", "vbe_failed")}
+
+
+def _if_disk(index, name, body):
+    """``body`` only if the BDA counts more than ``index`` hard disks (0040:0075): every int 13h costs
+    time in the jump, one for an absent drive too."""
+    label = "skip_" + name.replace(":", "_")
+    return ("    push ds\n    xor ax, ax\n    mov ds, ax\n    cmp byte ptr [0x475], %d\n    pop ds\n    jb %s\n"
+            % (index + 1, label)) + body + label + ":\n"
 
 
 def real_mode_survey(only=None):
@@ -175,38 +200,273 @@ def real_mode_survey(only=None):
                                          "    xor dx, dx\n" % EDID_AT),
               "pci_bios": _int("pci_bios", 0x1A, "    mov ax, 0xB101\n    xor edi, edi\n")}
     for i, drive in enumerate(EDD_DRIVES):
-        pieces["edd41:%02x" % drive] = _int("edd41:%02x" % drive, 0x13, "    mov ah, 0x41\n    mov bx, 0x55AA\n"
-                                           "    mov dl, 0x%02x\n" % drive)
-        pieces["edd48:%02x" % drive] = _int("edd48:%02x" % drive, 0x13,
-                                           "    push ds\n    mov ax, es\n    mov ds, ax\n    lea si, [di+%d]\n"
-                                           "    mov word ptr [si], %d\n    mov ah, 0x48\n    mov dl, 0x%02x\n"
-                                           % (EDD_AT + EDD_STRIDE * i, EDD_RESULT, drive), depth=2) + "    pop ds\n"
+        pieces["edd41:%02x" % drive] = _if_disk(i, "edd41:%02x" % drive, _int(
+            "edd41:%02x" % drive, 0x13, "    mov ah, 0x41\n    mov bx, 0x55AA\n    mov dl, 0x%02x\n" % drive))
+        pieces["edd48:%02x" % drive] = _if_disk(i, "edd48:%02x" % drive, _int(
+            "edd48:%02x" % drive, 0x13, "    push ds\n    mov ax, es\n    mov ds, ax\n    lea si, [di+%d]\n"
+            "    mov word ptr [si], %d\n    mov ah, 0x48\n    mov dl, 0x%02x\n"
+            % (EDD_AT + EDD_STRIDE * i, EDD_RESULT, drive), depth=2) + "    pop ds\n")
     parts = [PROLOGUE] + [pieces[name] for name in RECORDS if only is None or name in only]
     parts.append("    add sp, 4\n    ret\n")
     return "".join(parts)
 
 
-# Flat 32-bit, paging off: the F segment whole (vendor strings, the BIOS date at FFFF5h, the tables),
-# the BDA (0400h, 256 bytes) and the first KiB of the EBDA, whose segment is the BDA word at 040Eh
-# (ACPI 6.x section 5.2.5.1: the RSDP may be there; MP 1.4 section 4: so may _MP_), then the SMBIOS
-# 3.x section 5.2 entry point, "_SM_" (table address dword at 18h, length word at 16h) or "_SM3_"
-# (address qword at 10h, maximum size dword at 0Ch), and its structure table to EBP.
-# EDX = the EBDA's address, EAX = the entry point's length (0: none), EBX = table bytes copied.
+# Flat 32-bit, paging off, into EDI's buffer (offsets below): the BDA (0400h, 256 bytes); F000:FFF0
+# (the BIOS date at FFFF5h, the model byte at FFFFEh); the F segment's strings that name the BIOS
+# (below); the table headers on 16-byte boundaries of the EBDA's first KiB (its segment is the BDA
+# word at 040Eh; ACPI 6.x section 5.2.5.1: the RSDP may be there; MP 1.4 section 4: so may _MP_),
+# then of the F segment, the first of each kind with up to its slot's bytes; the SMBIOS 3.x section
+# 5.2 entry point, "_SM_" (table address dword at 18h, length word at 16h) or "_SM3_" (address qword
+# at 10h, maximum size dword at 0Ch).  Then the SMBIOS structure table is walked (section 6.1:
+# formatted area, strings, double NUL) into EBP's buffer: a dword count of structures, a dword of
+# bytes kept, the type of each structure (SMBIOS_TYPES of them), and the structures of the types the
+# survey decodes, whole, while they fit.  The F segment itself (64 KiB) never comes back: each page
+# of results is swapped in and out by the kernel and copied to the mailbox, which under TCG costs
+# more jump time than most of the survey's BIOS calls (bench/bench_jump.py).
+# EAX = the entry point's length (0: none), EBX = structure bytes kept, ECX = structures walked,
+# EDX = the EBDA's address.
+FLAT_LOW, FLAT_TOP = 0, 256
+FLAT_STRINGS, STRINGS, STRING_SLOT = FLAT_TOP + 16, 8, 128     # per slot: word offset, word length, text
+FLAT_ANCHORS = FLAT_STRINGS + STRINGS * STRING_SLOT              # per anchor: dword address, dword bytes
+ANCHORS = ("rsdp", "mp", "pnp", "bios32", "pir")                 # the scan's order of tests
+ANCHOR_SLOT, PIR_SLOT = 64, 1024                                 # $PIR: 32 bytes + 16 per slot
+FLAT_ANCHOR_DATA = FLAT_ANCHORS + 8 * len(ANCHORS)
+FLAT_ENTRY = FLAT_ANCHOR_DATA + ANCHOR_SLOT * (len(ANCHORS) - 1) + PIR_SLOT
+FLAT_SIZE = FLAT_ENTRY + 64
+SMBIOS_TYPES, SMBIOS_KEPT = 512, 0x1400                          # a 24-DIMM server's types 0-4/17: ~3.5 KiB
+SMBIOS_AT = 8 + SMBIOS_TYPES                                     # where the kept structures start
+SMBIOS_DECODED = (0, 1, 2, 4, 17)                                # physcall.smbios_decode.DECODERS
+
+# A string names the BIOS (the vendor, version and copyright lines of a firmware image) when it is a
+# run of at least 6 printable bytes holding "bios", "version", "copyright" or "(c)" in any case, and
+# no "%" (SeaBIOS's F segment holds its printf formats too).  `or 0x20` lowers a letter and maps no
+# other printable byte onto one, so the dword compares are exact case-insensitive matches.
+# The scan goes a dword at a time (a loop of one translated block: under TCG a byte loop over 64 KiB
+# cost more than the pages it saves): every run of 6 holds bytes 1-3 of some aligned dword, so a
+# dword whose bytes 1-3 are printable (tested in parallel: no byte below 20h, none above 7Eh) is
+# where a run may be, and only there is the run walked byte by byte.
+FLAT_STRINGS_SCAN = """
+    mov esi, 0xF0000
+    xor ebx, ebx
+s_dwords:
+    mov ecx, 0x100000
+    sub ecx, esi
+    shr ecx, 2
+    jz s_done
+s_test:
+    mov eax, [esi]
+    add esi, 4
+    mov al, 0x41
+    lea edx, [eax-0x20202020]
+    mov edi, eax
+    not edi
+    and edx, edi
+    lea edi, [eax+0x01010101]
+    or edi, eax
+    or edx, edi
+    test edx, 0x80808080
+    loopne s_test
+    jnz s_done
+    lea edx, [esi-3]
+s_back:
+    cmp edx, 0xF0000
+    jbe s_fwd
+    mov al, [edx-1]
+    sub al, 0x20
+    cmp al, 0x5F
+    jae s_fwd
+    dec edx
+    jmp s_back
+s_fwd:
+    cmp esi, 0x100000
+    jae s_end
+    mov al, [esi]
+    sub al, 0x20
+    cmp al, 0x5F
+    jae s_end
+    inc esi
+    jmp s_fwd
+s_end:
+    mov ecx, esi
+    sub ecx, edx
+    cmp ecx, 6
+    jb s_resume
+    call s_names
+    jnc s_resume
+    mov eax, ebx
+    shl eax, 7
+    lea edi, [ebp+eax+FLAT_STRINGS]
+    mov eax, edx
+    sub eax, 0xF0000
+    mov [edi], ax
+    mov [edi+2], cx
+    add edi, 4
+    cmp ecx, STRING_TEXT
+    jbe s_fits
+    mov ecx, STRING_TEXT
+s_fits:
+    push esi
+    mov esi, edx
+    rep movsb
+    pop esi
+    inc ebx
+    cmp ebx, STRINGS
+    jae s_done
+s_resume:
+    and esi, 0xFFFFFFFC
+    jmp s_dwords
+s_names:
+    push edi
+    push ecx
+    mov edi, edx
+    mov al, 0x25
+    repne scasb
+    pop ecx
+    pop edi
+    je s_no
+    push esi
+    push ecx
+    mov esi, edx
+s_at:
+    cmp ecx, 3
+    jb s_none
+    mov ax, [esi]
+    or ax, 0x2020
+    cmp ax, 0x6328
+    jne s_dword
+    cmp byte ptr [esi+2], 0x29
+    je s_yes
+s_dword:
+    cmp ecx, 4
+    jb s_next
+    mov eax, [esi]
+    or eax, 0x20202020
+    cmp eax, 0x736F6962
+    je s_yes
+    cmp eax, 0x73726576
+    jne s_copy
+    cmp ecx, 7
+    jb s_next
+    mov eax, [esi+3]
+    or eax, 0x20202020
+    cmp eax, 0x6E6F6973
+    je s_yes
+    jmp s_next
+s_copy:
+    cmp eax, 0x79706F63
+    jne s_next
+    cmp ecx, 9
+    jb s_next
+    mov eax, [esi+4]
+    or eax, 0x20202020
+    cmp eax, 0x68676972
+    jne s_next
+    mov eax, [esi+5]
+    or eax, 0x20202020
+    cmp eax, 0x74686769
+    je s_yes
+s_next:
+    inc esi
+    dec ecx
+    jmp s_at
+s_yes:
+    pop ecx
+    pop esi
+    stc
+    ret
+s_none:
+    pop ecx
+    pop esi
+s_no:
+    clc
+    ret
+s_done:
+"""
+
+# a_scan(ESI = start, EDX = end): the anchors on 16-byte boundaries; ECX = the anchor's index in
+# ANCHORS.  A slot is filled once (the EBDA is scanned first, as ACPI says to search it first) with
+# up to its size, never past the area's end.
+FLAT_ANCHOR_SCAN = """
+a_scan:
+    cmp esi, edx
+    jae a_ret
+    mov eax, [esi]
+    xor ecx, ecx
+    cmp eax, 0x20445352
+    jne a_mp
+    cmp dword ptr [esi+4], 0x20525450
+    je a_take
+a_mp:
+    inc ecx
+    cmp eax, 0x5F504D5F
+    je a_take
+    inc ecx
+    cmp eax, 0x506E5024
+    je a_take
+    inc ecx
+    cmp eax, 0x5F32335F
+    je a_take
+    inc ecx
+    cmp eax, 0x52495024
+    jne a_next
+a_take:
+    cmp dword ptr [ebp+ecx*8+FLAT_ANCHORS], 0
+    jne a_next
+    mov [ebp+ecx*8+FLAT_ANCHORS], esi
+    push esi
+    push edi
+    push ecx
+    mov eax, edx
+    sub eax, esi
+    mov ebx, ANCHOR_SLOT
+    cmp ecx, 4
+    jne a_size
+    mov ebx, PIR_SLOT
+a_size:
+    cmp eax, ebx
+    jbe a_len
+    mov eax, ebx
+a_len:
+    mov [ebp+ecx*8+FLAT_ANCHORS+4], eax
+    shl ecx, 6
+    lea edi, [ebp+ecx+FLAT_ANCHOR_DATA]
+    mov ecx, eax
+    rep movsb
+    pop ecx
+    pop edi
+    pop esi
+a_next:
+    add esi, 16
+    jmp a_scan
+a_ret:
+    ret
+"""
+
 FLAT_SURVEY = ("""
     cld
-    mov esi, 0xF0000
-    mov ecx, 0x4000
-    rep movsd
+    push ebp
+    mov ebp, edi
     mov esi, 0x400
     mov ecx, 64
     rep movsd
     movzx esi, word ptr [0x40E]
     shl esi, 4
-    mov edx, esi
-    mov ecx, 256
+    push esi
+    mov esi, 0xFFFF0
+    mov ecx, 4
     rep movsd
+    lea edi, [ebp+FLAT_ANCHORS]
+    xor eax, eax
+    mov ecx, ANCHOR_DWORDS
+    rep stosd
+""" + FLAT_STRINGS_SCAN + """    mov esi, [esp]
+    lea edx, [esi+1024]
+    call a_scan
+    mov esi, 0xF0000
+    mov edx, 0x100000
+    call a_scan
+    lea edi, [ebp+FLAT_ENTRY]
 """ + SMBIOS_FIND + """    mov ebx, [esi+0x10]
-    push edx
     mov edx, [esi+0x0C]
     cmp dword ptr [esi+0x14], 0
     je sm3low
@@ -216,7 +476,6 @@ sm3low:
     jmp copy
 sm2:
     mov ebx, [esi+0x18]
-    push edx
     movzx edx, word ptr [esi+0x16]
     movzx ecx, byte ptr [esi+5]
 copy:
@@ -224,31 +483,85 @@ copy:
     jbe entryfits
     mov ecx, 64
 entryfits:
-    mov eax, ecx
+    push ecx
     rep movsb
-    cmp edx, SMBIOS_TABLE_MAX
-    jbe tablefits
-    mov edx, SMBIOS_TABLE_MAX
-tablefits:
     mov esi, ebx
-    mov edi, ebp
-    mov ecx, edx
+    add edx, ebx
+    mov edi, [esp+8]
+    xor eax, eax
+    mov [edi], eax
+    mov [edi+4], eax
+walk:
+    lea eax, [esi+4]
+    cmp eax, edx
+    ja walked
+    movzx eax, byte ptr [esi+1]
+    cmp eax, 4
+    jb walked
+    add eax, esi
+strings_end:
+    lea ebx, [eax+2]
+    cmp ebx, edx
+    ja walked
+    cmp word ptr [eax], 0
+    je structure_end
+    inc eax
+    jmp strings_end
+structure_end:
+    add eax, 2
+    mov ecx, [edi]
+    inc dword ptr [edi]
+    mov bl, [esi]
+    cmp ecx, SMBIOS_TYPES
+    jae typed
+    mov [edi+ecx+8], bl
+typed:
+""" + "".join("    cmp bl, %d\n    je keep\n" % t for t in SMBIOS_DECODED) + """    jmp kept
+keep:
+    mov ecx, eax
+    sub ecx, esi
+    mov ebx, [edi+4]
+    add ebx, ecx
+    cmp ebx, SMBIOS_KEPT
+    ja kept
+    push edi
+    push esi
+    mov [edi+4], ebx
+    sub ebx, ecx
+    lea edi, [edi+ebx+SMBIOS_AT]
     rep movsb
-    mov ebx, edx
+    pop esi
+    pop edi
+kept:
+    cmp byte ptr [esi], 127
+    mov esi, eax
+    jne walk
+walked:
+    mov ecx, [edi]
+    mov ebx, [edi+4]
+    pop eax
     pop edx
+    pop ebp
     ret
 """ + SMBIOS_NEXT + """    xor eax, eax
     xor ebx, ebx
+    xor ecx, ecx
+    pop edx
+    pop ebp
     ret
-""").replace("SMBIOS_TABLE_MAX", str(SMBIOS_TABLE_MAX))
-FLAT_FSEG, FLAT_LOW, FLAT_ENTRY = 0, 0x10000, 0x10000 + 256 + 1024
+""" + FLAT_ANCHOR_SCAN)
+_CONSTANTS = dict(FLAT_ANCHORS=FLAT_ANCHORS, FLAT_ANCHOR_DATA=FLAT_ANCHOR_DATA, FLAT_STRINGS=FLAT_STRINGS,
+                  FLAT_ENTRY=FLAT_ENTRY, STRING_TEXT=STRING_SLOT - 4, STRINGS=STRINGS, ANCHOR_SLOT=ANCHOR_SLOT,
+                  PIR_SLOT=PIR_SLOT, ANCHOR_DWORDS=2 * len(ANCHORS), SMBIOS_TYPES=SMBIOS_TYPES,
+                  SMBIOS_KEPT=SMBIOS_KEPT, SMBIOS_AT=SMBIOS_AT)
+FLAT_SURVEY = re.sub(r"\b(%s)\b" % "|".join(_CONSTANTS), lambda m: str(_CONSTANTS[m.group(1)]), FLAT_SURVEY)
 
 
 def survey_calls():
     """The batch: the real-mode survey and the flat one, ``[(name, call)]``."""
     return [("real", Routine(real_mode_survey(), es_di=Buffer(BLOCK))),
-            ("flat", Routine(FLAT_SURVEY, mode="flat32", edi=Buffer(FLAT_ENTRY + 64),
-                             ebp=Buffer(SMBIOS_TABLE_MAX)))]
+            ("flat", Routine(FLAT_SURVEY, mode="flat32", edi=Buffer(FLAT_SIZE),
+                             ebp=Buffer(SMBIOS_AT + SMBIOS_KEPT)))]
 
 
 def explore(backend="emulator", **options):

@@ -5,7 +5,6 @@ Top-level keys: ``bios``, ``memory``, ``e820``, ``e820_totals`` (bytes per type 
 item records the BIOS call that produced it (``"call"``); bytes are hex.
 """
 
-import re
 import struct
 from typing import NamedTuple
 
@@ -19,7 +18,6 @@ CONFIG_FEATURES = {  # RBIL INT 15/AH=C0h, feature byte 1
     0x80: "DMA channel 3 used by hard disk BIOS"}
 VBE_MODELS = {0: "text", 1: "CGA", 2: "Hercules", 3: "planar", 4: "packed pixel", 5: "non-chain 4",
               6: "direct color", 7: "YUV"}
-ANCHORS = {b"RSD PTR ": "rsdp", b"$PIR": "pir", b"_MP_": "mp", b"$PnP": "pnp", b"_32_": "bios32"}
 
 
 class Answer(NamedTuple):
@@ -41,22 +39,28 @@ def answers(block):
 def decode(real, flat):
     """The survey from the two calls' Outcomes: the real-mode block and the flat copies."""
     block, copies = real.buffers["es_di"], flat.buffers["edi"]
-    fseg, low = copies[ex.FLAT_FSEG:ex.FLAT_LOW], copies[ex.FLAT_LOW:ex.FLAT_ENTRY]
     a = answers(block)
     entries = e820(a["e820"], block)
-    return {"bios": bios(fseg), "memory": memory(a), "e820": entries, "e820_totals": e820_totals(entries),
+    return {"bios": bios(copies), "memory": memory(a), "e820": entries, "e820_totals": e820_totals(entries),
             "config_table": config_table(a["config_table"], block), "apm": apm(a["apm"]),
             "vbe": vbe(a["vbe"], block), "edid": edid(a["edid"], block), "pci_bios": pci_bios(a["pci_bios"]),
-            "edd": edd(a, block, low[0x75]), "smbios": smbios(flat, copies[ex.FLAT_ENTRY:]),
-            "tables": tables(flat.regs.edx, fseg, low)}
+            "edd": edd(a, block, copies[ex.FLAT_LOW + 0x75]), "smbios": smbios(flat),
+            "tables": tables(copies)}
 
 
-def bios(fseg):
-    """The BIOS date at F000:FFF5, the model byte at F000:FFFE and the F segment's vendor strings."""
-    strings = [s.decode() for s in re.findall(rb"[\x20-\x7e]{6,}", fseg)]
-    vendor = [s for s in strings if re.search(r"bios|version|copyright|\(c\)", s, re.I) and "%" not in s][:8]
-    return {"call": "flat32 copy of F0000h-FFFFFh", "date": fseg[0xFFF5:0xFFFD].decode("ascii", "replace"),
-            "model": fseg[0xFFFE], "strings": vendor}
+def bios(copies):
+    """The BIOS date at F000:FFF5, the model byte at F000:FFFE and the strings of the F segment that
+    name the BIOS (the rule is the routine's: physcall.explore, FLAT_STRINGS_SCAN)."""
+    top = copies[ex.FLAT_TOP:ex.FLAT_TOP + 16]
+    strings = []
+    for i in range(ex.STRINGS):
+        slot = copies[ex.FLAT_STRINGS + ex.STRING_SLOT * i:][:ex.STRING_SLOT]
+        offset, length = struct.unpack_from("<HH", slot)
+        if length:
+            strings.append({"offset": 0xF0000 + offset, "length": length,
+                            "text": bytes(slot[4:4 + min(length, ex.STRING_SLOT - 4)]).decode("ascii", "replace")})
+    return {"call": "flat32 scan of F0000h-FFFFFh", "date": top[5:13].decode("ascii", "replace"),
+            "model": top[14], "strings": [s["text"] for s in strings], "string_places": strings}
 
 
 def memory(a):
@@ -111,10 +115,10 @@ def vbe(answer, block):
     if r.ax != 0x004F:
         return {"call": answer.call, "present": False, "status": r.ax}
     version, total = struct.unpack_from("<H", info, 4)[0], struct.unpack_from("<H", info, 18)[0]
-    words = struct.unpack("<256H", block[ex.MODES_AT:ex.INFOS_AT])
+    words = struct.unpack("<256H", block[ex.MODES_AT:ex.SCRATCH_AT])
     listed = list(words[:words.index(0xFFFF)] if 0xFFFF in words else words)
-    infos = block[ex.INFOS_AT:ex.BLOCK]
-    modes = [mode_info(m, infos[256 * i:256 * i + 256]) for i, m in enumerate(listed[:min(r.bx, ex.MAX_MODES)])]
+    infos, kept = block[ex.INFOS_AT:ex.BLOCK], ex.MODE_KEPT
+    modes = [mode_info(m, infos[kept * i:kept * (i + 1)]) for i, m in enumerate(listed[:min(r.bx, ex.MAX_MODES)])]
     return {"call": answer.call, "present": True, "version": version,
             "version_text": "%d.%d" % (version >> 8, version & 0xFF),
             "oem": block[ex.OEM_AT:ex.MODES_AT].split(b"\0", 1)[0].decode("ascii", "replace"),
@@ -122,7 +126,7 @@ def vbe(answer, block):
 
 
 def mode_info(number, block):
-    """VBE 3.0 section 4.4, ModeInfoBlock."""
+    """VBE 3.0 section 4.4, ModeInfoBlock (its first physcall.explore.MODE_KEPT bytes)."""
     attributes, = struct.unpack_from("<H", block, 0)
     width, height = struct.unpack_from("<HH", block, 0x12)
     bpp, model = block[0x19], block[0x1B]
@@ -179,27 +183,36 @@ def edd(a, block, disk_count):
     return {"bda_hard_disks": disk_count, "drives": drives}
 
 
-def smbios(flat, entry_area):
+def smbios(flat):
     from .smbios_decode import summary
-    length, copied = min(flat.regs.eax, 64), min(flat.regs.ebx, ex.SMBIOS_TABLE_MAX)
-    entry = entry_area[:length]
-    out = {"call": "flat32 scan of F0000h-FFFFFh for _SM_/_SM3_, then a copy of its table",
+    copies, kept_area = flat.buffers["edi"], flat.buffers["ebp"]
+    length = min(flat.regs.eax, 64)
+    entry = copies[ex.FLAT_ENTRY:ex.FLAT_ENTRY + length]
+    out = {"call": "flat32 scan of F0000h-FFFFFh for _SM_/_SM3_, then a walk of its structure table",
            "present": bool(length), "entry_point": entry.hex()}
     if length:
-        out.update(summary(entry, flat.buffers["ebp"][:copied]))
+        walked, kept = flat.regs.ecx, min(flat.regs.ebx, ex.SMBIOS_KEPT)
+        types = kept_area[8:8 + min(walked, ex.SMBIOS_TYPES)]
+        out.update(summary(entry, kept_area[ex.SMBIOS_AT:ex.SMBIOS_AT + kept], walked, types))
     return out
 
 
-def tables(ebda, fseg, low):
-    """RSDP, $PIR, _MP_, $PnP and _32_ headers on 16-byte boundaries of the F segment and the EBDA's KiB."""
+def tables(copies):
+    """RSDP, $PIR, _MP_, $PnP and _32_ headers: where the routine found each first (16-byte boundaries
+    of the EBDA's first KiB, then of the F segment) and what its bytes say."""
     found = {}
-    for area, data, base in (("ebda", low[256:], ebda), ("fseg", fseg, 0xF0000)):
-        for off in range(0, len(data) - 16, 16):
-            name = ANCHORS.get(bytes(data[off:off + 8])) or ANCHORS.get(bytes(data[off:off + 4]))
-            if name and name not in found:
-                found[name] = _table(name, data[off:], base + off)
-    found["call"] = "flat32 copies of F0000h-FFFFFh and the EBDA's first KiB"
+    for i, name in enumerate(ex.ANCHORS):
+        address, copied = struct.unpack_from("<II", copies, ex.FLAT_ANCHORS + 8 * i)
+        if address:
+            start = ex.FLAT_ANCHOR_DATA + ex.ANCHOR_SLOT * i
+            found[name] = _table(name, bytes(copies[start:start + copied]), address)
+    found["call"] = "flat32 scan of the EBDA's first KiB and F0000h-FFFFFh"
     return found
+
+
+def _sum_ok(data, size):
+    """Whether the first ``size`` bytes add up to 0 mod 256; None when fewer came back."""
+    return sum(data[:size]) % 256 == 0 if len(data) >= size else None
 
 
 def _table(name, data, address):
@@ -208,17 +221,17 @@ def _table(name, data, address):
         revision = data[15]
         size = 36 if revision >= 2 else 20
         return {"address": address, "oem": data[9:15].decode("ascii", "replace"), "revision": revision,
-                "rsdt": struct.unpack_from("<I", data, 16)[0], "checksum_ok": sum(data[:20]) % 256 == 0,
+                "rsdt": struct.unpack_from("<I", data, 16)[0], "checksum_ok": _sum_ok(data, 20),
                 "hex": bytes(data[:size]).hex()}
     if name == "pir":                   # Microsoft PCI IRQ Routing Table Specification 1.0
         size, = struct.unpack_from("<H", data, 6)
         return {"address": address, "version": "%d.%d" % (data[5], data[4]), "size": size,
-                "slots": max(0, (size - 32) // 16), "checksum_ok": sum(data[:min(size, 4096)]) % 256 == 0}
+                "slots": max(0, (size - 32) // 16), "checksum_ok": _sum_ok(data, size)}
     if name == "mp":                    # Intel MP 1.4 section 4.1
         return {"address": address, "config_table": struct.unpack_from("<I", data, 4)[0],
-                "spec_rev": "1.%d" % data[9], "checksum_ok": sum(data[:16 * data[8]]) % 256 == 0}
+                "spec_rev": "1.%d" % data[9], "checksum_ok": _sum_ok(data, 16 * data[8])}
     if name == "pnp":                   # Plug and Play BIOS 1.0A section 4.4
         return {"address": address, "version": "%d.%d" % (data[4] >> 4, data[4] & 0xF), "length": data[5],
-                "checksum_ok": sum(data[:data[5]]) % 256 == 0}
+                "checksum_ok": _sum_ok(data, data[5])}
     return {"address": address, "entry": struct.unpack_from("<I", data, 4)[0],   # BIOS32 SD 0.4
-            "revision": data[8], "checksum_ok": sum(data[:16 * data[9]]) % 256 == 0}
+            "revision": data[8], "checksum_ok": _sum_ok(data, 16 * data[9])}

@@ -99,12 +99,14 @@ DECODERS = {0: ("bios", bios), 1: ("system", system), 2: ("baseboard", board), 4
             17: ("memory_devices", memory_device)}
 
 
-def summary(entry, table):
-    """The entry point's facts and types 0, 1, 2 (one each) and 4, 17 (lists), from the copied table."""
+def summary(entry, table, walked=None, types=None):
+    """The entry point's facts and types 0, 1, 2 (one each) and 4, 17 (lists), from ``table``: the
+    whole structure table, or (physcall explore) only the structures of those types, with ``walked``
+    the count of all structures and ``types`` the type of each."""
     out = entry_point(entry)
     found = structures(table)
-    out.update(structures=len(found), table_copied=len(table),
-               types=sorted({s["type"] for s in found}))
+    out.update(structures=len(found) if walked is None else walked, table_copied=len(table),
+               types=sorted({s["type"] for s in found} if types is None else set(types)))
     for kind, (key, decoder) in DECODERS.items():
         items = [decoder(s) for s in found if s["type"] == kind]
         out[key] = items if kind in (4, 17) else (items[0] if items else None)

@@ -71,3 +71,82 @@ def test_cli_json_and_table(capsys):
 
 def test_render_has_totals():
     assert "total usable" in render(explore())
+
+
+def _phys(ranges, address, size):
+    for phys, data in ranges:
+        if phys <= address and address + size <= phys + len(data):
+            return data[address - phys:address - phys + size]
+    raise AssertionError("%#x+%d is not in the snapshot" % (address, size))
+
+
+def test_on_seabios_the_routine_finds_what_a_scan_of_its_memory_finds(seabios_snapshot):
+    """The survey keeps only what it reads of the F segment and the SMBIOS table (the bytes cost jump
+    time); on a snapshot of the real SeaBIOS, what it keeps must equal what a plain scan of the same
+    memory finds: the vendor strings (printable runs naming the BIOS, no printf formats), the date, each
+    table header's first address on a 16-byte boundary, and SMBIOS types 0-4/17 from the whole table."""
+    import re
+
+    from physcall.snapshot import read_core
+    from physcall.smbios_decode import summary
+    ranges, _ = read_core(seabios_snapshot)
+    fseg = _phys(ranges, 0xF0000, 0x10000)
+    s = explore(firmware=seabios_snapshot)
+    runs = [r.decode() for r in re.findall(rb"[\x20-\x7e]{6,}", fseg)]
+    named = [r for r in runs if re.search(r"bios|version|copyright|\(c\)", r, re.I) and "%" not in r]
+    assert "SeaBIOS" in named and s["bios"]["strings"] == [r[:124] for r in named[:8]]
+    assert all(fseg[p["offset"] - 0xF0000:][:p["length"]].decode() == named[i]
+               for i, p in enumerate(s["bios"]["string_places"]))
+    assert s["bios"]["date"] == fseg[0xFFF5:0xFFFD].decode() and s["bios"]["model"] == fseg[0xFFFE]
+    anchors = {"rsdp": b"RSD PTR ", "mp": b"_MP_", "pir": b"$PIR", "bios32": b"_32_", "pnp": b"$PnP"}
+    for name, anchor in anchors.items():
+        at = next(off for off in range(0, 0x10000, 16) if fseg[off:off + len(anchor)] == anchor)
+        assert s["tables"][name]["address"] == 0xF0000 + at and s["tables"][name]["checksum_ok"], name
+    sm = s["smbios"]
+    whole = summary(bytes.fromhex(sm["entry_point"]), _phys(ranges, sm["table_address"], sm["table_length"]))
+    assert whole["structures"] > 5 and len(whole["types"]) > 5
+    for key in ("structures", "types", "bios", "system", "baseboard", "processors", "memory_devices"):
+        assert sm[key] == whole[key], key
+
+
+def test_edd_asks_only_for_the_disks_the_bda_counts():
+    """Int 13h is dear in a jump; drives past the BDA's count (0040:0075) are not asked at all."""
+    import physcall
+    two = Profile.default().replace(disks=(Disk(0x80, cylinders=1024, heads=16, sectors=63, total_sectors=2097152),
+                                           Disk(0x81, cylinders=512, heads=16, sectors=63, total_sectors=516096)))
+    for profile, asked in ((OTHER, 2), (two, 4)):
+        real, _ = physcall.invoke([call for _, call in survey_calls()], firmware=stubbios.build(profile))
+        edd = [i for i in real.report.interrupts if i["vector"] == 0x13 and i["ax"] >> 8 in (0x41, 0x48)]
+        assert len(edd) == asked, edd
+        assert [d["drive"] for d in explore(firmware=stubbios.build(profile))["edd"]["drives"]] == \
+            [d.drive for d in profile.disks if d.drive >= 0x80]
+
+
+def test_string_scan_finds_every_run_whatever_its_alignment():
+    """The routine tests the F segment a dword at a time; runs of exactly 6 bytes at each offset mod 4,
+    keywords in any case, runs with '%', runs too short, and a run that ends the segment: what it keeps
+    must be what a byte-by-byte regex keeps (the oracle is Python's re over the same bytes)."""
+    import dataclasses
+    import re
+    fw = stubbios.build()
+    low = bytearray(fw.low)
+    texts = [b"xbios!", b"(C)abc", b"ab(c)d", b"VERSION", b"BiOs 1.0 %d", b"bios", b"Copyright 2026",
+             b"copyrigh", b"zzBIOSz", b"my version 2", b"AwardBIOS v6", b"(c)(c)", b"\x7ebios\x7e"]
+    at = 0xF4300
+    for i, text in enumerate(texts):
+        at += 5 + (i % 4)                        # every start offset mod 4
+        low[at:at + len(text)] = text
+        at += len(text)
+    low[0xFFFFA - 12:0xFFFFA] = b"Phoenix BIOS"    # runs into the date's last bytes
+    fw = dataclasses.replace(fw, low=bytes(low))
+    fseg = bytes(low[0xF0000:0x100000])
+    runs = [r.decode() for r in re.findall(rb"[\x20-\x7e]{6,}", fseg)]
+    named = [r for r in runs if re.search(r"bios|version|copyright|\(c\)", r, re.I) and "%" not in r]
+    assert len(named) > 8
+    s = explore(firmware=fw)
+    assert s["bios"]["strings"] == named[:8]
+    assert {"xbios!", "(C)abc", "ab(c)d", "VERSION"} <= set(s["bios"]["strings"])
+    low[0xF4300:0xF4400] = bytes(0x100)                      # only the run that ends at the date is left
+    s = explore(firmware=dataclasses.replace(fw, low=bytes(low)))
+    tail = [r for r in re.findall(rb"[\x20-\x7e]{6,}", bytes(low[0xF0000:])) if b"BIOS" in r]
+    assert tail and s["bios"]["strings"][-1] == tail[-1].decode()
