@@ -16,12 +16,14 @@ import re
 
 from .call import Buffer, Routine
 from .invoke import invoke
-from .services import E820_MAX, SMBIOS_FIND, SMBIOS_NEXT, vbe_controller
+from .services import E820_MAX, vbe_controller
 
 MAX_MODES = 128               # ModeInfoBlocks kept (SeaBIOS's VGA BIOS lists ~90)
-MODE_KEPT = 0x32              # bytes of each ModeInfoBlock kept: VBE 3.0 section 4.4, through the
-                              # VBE 2.0 fields (PhysBasePtr at 28h); every byte that comes back costs
-                              # jump time, and the survey decodes nothing past 2Bh
+# Of each ModeInfoBlock (VBE 3.0 section 4.4) the fields the survey decodes, packed: (offset in the
+# block, bytes).  Every byte that comes back costs jump time: 12 bytes a mode, not 256.
+MODE_FIELDS = (("attributes", 0x00, 2), ("width", 0x12, 2), ("height", 0x14, 2), ("bpp", 0x19, 1),
+               ("memory_model", 0x1B, 1), ("lfb", 0x28, 4))
+MODE_KEPT = sum(size for _, _, size in MODE_FIELDS)
 EDD_DRIVES = (0x80, 0x81, 0x82, 0x83)   # the host keeps those the BDA counts (0040:0075)
 EDD_RESULT, EDD_STRIDE = 74, 80         # T13 EDD-3 48h result; its first word says what the caller takes
 
@@ -123,6 +125,17 @@ c0_fits:
 c0_done:
 """ % {"rec": RECORD * RECORDS.index("config_table"), "at": C0_AT}
 
+def _pack_fields():
+    """Real16: MODE_FIELDS from the ModeInfoBlock at DS:SI to ES:DI (DI moves past them, SI is kept)."""
+    out, at = ["    push si\n"], 0
+    for _, offset, size in MODE_FIELDS:
+        if offset != at:
+            out.append("    add si, %d\n" % (offset - at))
+        out.append("    movsw\n" * (size // 2) + "    movsb\n" * (size % 2))
+        at = offset + size
+    return "".join(out) + "    pop si\n"
+
+
 # VBE 3.0 sections 4.3 and 4.4: 4F00h, its OEM string and mode list followed through their far
 # pointers (into the caller's block, as SeaBIOS's, or into the VGA ROM), then 4F01h for every listed
 # mode.  AX = 4F00h's status, BX = modes queried.
@@ -160,11 +173,7 @@ vbe_info:
     pop di
     pop bp
     pop dx
-    push si
-    mov cx, %(kept)d
-    rep movsb
-    pop si
-    add bp, 2
+%(pack)s    add bp, 2
     inc dx
     jmp vbe_info
 vbe_done:
@@ -173,7 +182,7 @@ vbe_done:
 vbe_failed:
     pop ds
 """ % {"oem": OEM_AT, "modes": MODES_AT, "infos": INFOS_AT, "vbe": VBE_AT, "max": MAX_MODES,
-       "scratch": SCRATCH_AT - VBE_AT, "kept": MODE_KEPT,
+       "scratch": SCRATCH_AT - VBE_AT, "pack": _pack_fields(),
        "controller": vbe_controller("vbe_", "vbe_failed")}
 
 
@@ -230,7 +239,8 @@ FLAT_STRINGS, STRINGS, STRING_SLOT = FLAT_TOP + 16, 8, 128     # per slot: word 
 FLAT_ANCHORS = FLAT_STRINGS + STRINGS * STRING_SLOT              # per anchor: dword address, dword bytes
 ANCHORS = ("rsdp", "mp", "pnp", "bios32", "pir")                 # the scan's order of tests
 ANCHOR_SLOT, PIR_SLOT = 64, 1024                                 # $PIR: 32 bytes + 16 per slot
-FLAT_ANCHOR_DATA = FLAT_ANCHORS + 8 * len(ANCHORS)
+SMBIOS_SLOT = len(ANCHORS)                                       # its address only, after them
+FLAT_ANCHOR_DATA = FLAT_ANCHORS + 8 * (len(ANCHORS) + 1)
 FLAT_ENTRY = FLAT_ANCHOR_DATA + ANCHOR_SLOT * (len(ANCHORS) - 1) + PIR_SLOT
 FLAT_SIZE = FLAT_ENTRY + 64
 SMBIOS_TYPES, SMBIOS_KEPT = 512, 0x1400                          # a 24-DIMM server's types 0-4/17: ~3.5 KiB
@@ -383,13 +393,36 @@ s_no:
 s_done:
 """
 
-# a_scan(ESI = start, EDX = end): the anchors on 16-byte boundaries; ECX = the anchor's index in
-# ANCHORS.  A slot is filled once (the EBDA is scanned first, as ACPI says to search it first) with
-# up to its size, never past the area's end.
+# a_scan(ESI = start, EDX = end): the table headers on 16-byte boundaries.  A paragraph whose first
+# byte can start none of them ("$", "R", "_": a_first's bits) costs one pass of a one-block loop;
+# the others are compared in full by a_match.  ECX = the anchor's index in ANCHORS, then SMBIOS_SLOT
+# for the SMBIOS entry point (looked for in the F segment only, SMBIOS 3.x section 5.2.1).  A slot
+# is filled once (the EBDA is scanned first, as ACPI says to search it first) with up to its size,
+# never past the area's end; the SMBIOS slot holds the address only.
 FLAT_ANCHOR_SCAN = """
 a_scan:
-    cmp esi, edx
-    jae a_ret
+    mov ecx, edx
+    sub ecx, esi
+    shr ecx, 4
+    jz a_ret
+a_test:
+    movzx eax, byte ptr [esi]
+    add esi, 16
+    bt dword ptr [a_first], eax
+    sbb eax, eax
+    test eax, eax
+    loope a_test
+    je a_ret
+    push ecx
+    sub esi, 16
+    call a_match
+    add esi, 16
+    pop ecx
+    test ecx, ecx
+    jnz a_test
+a_ret:
+    ret
+a_match:
     mov eax, [esi]
     xor ecx, ecx
     cmp eax, 0x20445352
@@ -408,10 +441,25 @@ a_mp:
     je a_take
     inc ecx
     cmp eax, 0x52495024
-    jne a_next
+    je a_take
+    inc ecx
+    cmp esi, 0xF0000
+    jb a_no
+    cmp eax, 0x5F4D535F
+    je a_smbios
+    cmp eax, 0x334D535F
+    jne a_no
+    cmp byte ptr [esi+4], 0x5F
+    jne a_no
+a_smbios:
+    cmp dword ptr [ebp+ecx*8+FLAT_ANCHORS], 0
+    jne a_no
+    mov [ebp+ecx*8+FLAT_ANCHORS], esi
+a_no:
+    ret
 a_take:
     cmp dword ptr [ebp+ecx*8+FLAT_ANCHORS], 0
-    jne a_next
+    jne a_no
     mov [ebp+ecx*8+FLAT_ANCHORS], esi
     push esi
     push edi
@@ -435,12 +483,9 @@ a_len:
     pop ecx
     pop edi
     pop esi
-a_next:
-    add esi, 16
-    jmp a_scan
-a_ret:
     ret
-"""
+a_first:
+""" + ".byte %s\n" % ", ".join(str(sum(1 << (b - 8 * i) for b in b"$R_" if b // 8 == i)) for i in range(32))
 
 FLAT_SURVEY = ("""
     cld
@@ -465,8 +510,13 @@ FLAT_SURVEY = ("""
     mov esi, 0xF0000
     mov edx, 0x100000
     call a_scan
+    mov esi, [ebp+FLAT_ANCHORS+SMBIOS_SLOT*8]
+    test esi, esi
+    jz sm_none
     lea edi, [ebp+FLAT_ENTRY]
-""" + SMBIOS_FIND + """    mov ebx, [esi+0x10]
+    cmp byte ptr [esi+3], 0x5F
+    je sm2
+    mov ebx, [esi+0x10]
     mov edx, [esi+0x0C]
     cmp dword ptr [esi+0x14], 0
     je sm3low
@@ -543,7 +593,8 @@ walked:
     pop edx
     pop ebp
     ret
-""" + SMBIOS_NEXT + """    xor eax, eax
+sm_none:
+    xor eax, eax
     xor ebx, ebx
     xor ecx, ecx
     pop edx
@@ -552,8 +603,8 @@ walked:
 """ + FLAT_ANCHOR_SCAN)
 _CONSTANTS = dict(FLAT_ANCHORS=FLAT_ANCHORS, FLAT_ANCHOR_DATA=FLAT_ANCHOR_DATA, FLAT_STRINGS=FLAT_STRINGS,
                   FLAT_ENTRY=FLAT_ENTRY, STRING_TEXT=STRING_SLOT - 4, STRINGS=STRINGS, ANCHOR_SLOT=ANCHOR_SLOT,
-                  PIR_SLOT=PIR_SLOT, ANCHOR_DWORDS=2 * len(ANCHORS), SMBIOS_TYPES=SMBIOS_TYPES,
-                  SMBIOS_KEPT=SMBIOS_KEPT, SMBIOS_AT=SMBIOS_AT)
+                  PIR_SLOT=PIR_SLOT, ANCHOR_DWORDS=2 * (len(ANCHORS) + 1), SMBIOS_SLOT=SMBIOS_SLOT,
+                  SMBIOS_TYPES=SMBIOS_TYPES, SMBIOS_KEPT=SMBIOS_KEPT, SMBIOS_AT=SMBIOS_AT)
 FLAT_SURVEY = re.sub(r"\b(%s)\b" % "|".join(_CONSTANTS), lambda m: str(_CONSTANTS[m.group(1)]), FLAT_SURVEY)
 
 

@@ -125,15 +125,16 @@ def vbe(answer, block):
             "total_memory_kib": total * 64, "modes": modes}
 
 
-def mode_info(number, block):
-    """VBE 3.0 section 4.4, ModeInfoBlock (its first physcall.explore.MODE_KEPT bytes)."""
-    attributes, = struct.unpack_from("<H", block, 0)
-    width, height = struct.unpack_from("<HH", block, 0x12)
-    bpp, model = block[0x19], block[0x1B]
-    lfb, = struct.unpack_from("<I", block, 0x28)
-    return {"mode": number, "width": width, "height": height, "bpp": bpp, "memory_model": model,
-            "memory_model_name": VBE_MODELS.get(model, "model %d" % model), "lfb": lfb,
-            "attributes": attributes, "graphics": bool(attributes & 0x10)}
+def mode_info(number, packed):
+    """VBE 3.0 section 4.4, ModeInfoBlock: the fields physcall.explore.MODE_FIELDS packed."""
+    fields, at = {}, 0
+    for name, _, size in ex.MODE_FIELDS:
+        fields[name] = int.from_bytes(packed[at:at + size], "little")
+        at += size
+    model, attributes = fields["memory_model"], fields["attributes"]
+    return {"mode": number, "width": fields["width"], "height": fields["height"], "bpp": fields["bpp"],
+            "memory_model": model, "memory_model_name": VBE_MODELS.get(model, "model %d" % model),
+            "lfb": fields["lfb"], "attributes": attributes, "graphics": bool(attributes & 0x10)}
 
 
 def edid(answer, block):
