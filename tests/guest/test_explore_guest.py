@@ -71,6 +71,27 @@ def test_smbios_equals_sysfs(survey, jump_guest):
     assert s["bios"]["vendor"] == "SeaBIOS" and s["structures"] > 3
 
 
+def test_smbios_structures_equal_the_kernels_table(survey, jump_guest):
+    """The jump keeps types 0-4/17 of the table and the type of every structure; the kernel's own
+    copy of the whole table (/sys/firmware/dmi/tables/DMI) must say the same."""
+    from physcall.smbios_decode import summary
+    entry = jump_guest.read_file("/sys/firmware/dmi/tables/smbios_entry_point")
+    whole = summary(entry, jump_guest.read_file("/sys/firmware/dmi/tables/DMI"))
+    for key in ("structures", "types", "bios", "system", "baseboard", "processors", "memory_devices"):
+        assert survey["smbios"][key] == whole[key], key
+
+
+def test_bios_strings_and_date_equal_devmem(survey, jump_guest):
+    """The flat routine finds the strings that name the BIOS in the F segment (a run of 6+ printable
+    bytes with "bios", "version", "copyright" or "(c)", no "%"); the same rule over the F segment as
+    Linux reads it through /dev/mem must find the same, and the date at FFFF5h."""
+    fseg = devmem(jump_guest, 0xF0000, 0x10000)
+    runs = [r.decode() for r in re.findall(rb"[\x20-\x7e]{6,}", fseg)]
+    named = [r for r in runs if re.search(r"bios|version|copyright|\(c\)", r, re.I) and "%" not in r]
+    assert "SeaBIOS" in named and survey["bios"]["strings"] == named[:8]
+    assert survey["bios"]["date"] == fseg[0xFFF5:0xFFFD].decode()
+
+
 def test_tables_have_good_checksums(survey, jump_guest):
     tables = {k: v for k, v in survey["tables"].items() if k != "call"}
     assert {"rsdp", "mp", "pir", "bios32", "pnp"} <= set(tables)
