@@ -34,7 +34,10 @@ class LowRam:
 
     def __init__(self, uc, image):
         ffi, size = hostlib.ffi, len(image)
-        self._raw = ffi.new("char[]", size + PAGE)      # kept: Unicorn runs on it for the Uc's life
+        self._raw = ffi.new("char[]", size + PAGE)
+        # Unicorn runs on it for the Uc's life: the Uc holds it, so it goes after the binding's
+        # finalizer has closed the engine (a weakref callback, run before the Uc's dict is cleared)
+        uc.physcall_low_ram = self._raw
         start = int(ffi.cast("uintptr_t", self._raw))
         self._base = self._raw + (-start % PAGE)
         ffi.memmove(self._base, image, size)
