@@ -7,7 +7,7 @@ calls, the whole `physcall explore` survey, int 13h reads of 64 sectors (8 x AH=
 
 Prints min and median TSC cycles of reboot(LINUX_REBOOT_CMD_KEXEC) (the kexec_load is not timed) and
 the ratios the design asks for: one call within 1.25x the floor, 64 calls within 1.5x one call, the
-explore survey (one batch of two calls: ~30 BIOS services, VBE's ~90 mode queries, ~140 KiB of results)
+explore survey (one batch of two calls: ~30 BIOS services, VBE's ~90 mode queries, ~20 KiB of results)
 within 1.3x the floor; the disk batch against the floor; and the 100 ms wait's time in the image (at
 least 100 ms, at most 150).
 The jumps happen only inside the guest (it refuses without physcall.guest=1 on its command line).
@@ -59,7 +59,7 @@ def one_round_trip(layout):
         hdr = abi.ffi.from_buffer("struct pc_header *", bytearray(box.read(0, abi.SIZEOF_HEADER)))
         if hdr.status != abi.BATCH_DONE or hdr.done != len(layout.calls):
             raise RuntimeError("batch status %d, %d calls done" % (hdr.status, hdr.done))
-        return t1 - t0, hdr.tsc_exit - hdr.tsc_entry
+        return t1 - t0, hdr.tsc_exit - hdr.tsc_entry, sum(seg.memsz for seg in img.segments) // image.PAGE
     finally:
         box.close()
 
@@ -72,16 +72,17 @@ def in_guest(n, gap):
     lays = layouts()
     rt = {k: [] for k in lays}
     img = {k: [] for k in lays}
+    pages = {}
     with kexec.JumpLock():
         for name in lays:                     # warm-up: first jumps page things in
             one_round_trip(lays[name])
         for _ in range(n):
             for name, lay in lays.items():
                 time.sleep(gap)
-                a, b = one_round_trip(lay)
+                a, b, pages[name] = one_round_trip(lay)
                 rt[name].append(a)
                 img[name].append(b)
-    print(json.dumps({"round_trip": rt, "in_image": img, "tsc_mhz": kexec.tsc_mhz()}))
+    print(json.dumps({"round_trip": rt, "in_image": img, "pages": pages, "tsc_mhz": kexec.tsc_mhz()}))
 
 
 def report(data):
@@ -89,9 +90,10 @@ def report(data):
     for name in ("floor", "empty", "one", "sixty_four", "explore", "disk64", "wait100"):
         r, i = data["round_trip"][name], data["in_image"][name]
         rows[name] = (min(r), statistics.median(r), min(i), statistics.median(i))
-    print("%-11s %14s %14s %14s %14s" % ("", "round min", "round median", "image min", "image median"))
+    # pages: the image's, each swapped in and out by the kernel on every jump (docs/DESIGN.md)
+    print("%-11s %14s %14s %14s %14s %6s" % ("", "round min", "round median", "image min", "image median", "pages"))
     for name, (a, b, c, d) in rows.items():
-        print("%-11s %14d %14d %14d %14d" % (name, a, b, c, d))
+        print("%-11s %14d %14d %14d %14d %6s" % (name, a, b, c, d, data.get("pages", {}).get(name, "?")))
     print()
     ok = True
     for (num, den), target in TARGETS.items():

@@ -254,7 +254,8 @@ SMBIOS_DECODED = (0, 1, 2, 4, 17)                                # physcall.smbi
 # The scan goes a dword at a time (a loop of one translated block: under TCG a byte loop over 64 KiB
 # cost more than the pages it saves): every run of 6 holds bytes 1-3 of some aligned dword, so a
 # dword whose bytes 1-3 are printable (tested in parallel: no byte below 20h, none above 7Eh) is
-# where a run may be, and only there is the run walked byte by byte.
+# where a run may be; the run is walked back byte by byte and forward a dword at a time.  In a run,
+# only a position whose lowered byte can start a keyword (s_kw's bits: "(", b, c, v) is compared.
 FLAT_STRINGS_SCAN = """
     mov esi, 0xF0000
     xor ebx, ebx
@@ -288,14 +289,33 @@ s_back:
     dec edx
     jmp s_back
 s_fwd:
-    cmp esi, 0x100000
-    jae s_end
+    mov ecx, 0x100000
+    sub ecx, esi
+    shr ecx, 2
+    jz s_end
+    push edx
+s_fwd4:
+    mov eax, [esi]
+    add esi, 4
+    lea edx, [eax-0x20202020]
+    mov edi, eax
+    not edi
+    and edx, edi
+    lea edi, [eax+0x01010101]
+    or edi, eax
+    or edx, edi
+    test edx, 0x80808080
+    loope s_fwd4
+    pop edx
+    jz s_end
+    sub esi, 4
+s_fwd1:
     mov al, [esi]
     sub al, 0x20
     cmp al, 0x5F
     jae s_end
     inc esi
-    jmp s_fwd
+    jmp s_fwd1
 s_end:
     mov ecx, esi
     sub ecx, edx
@@ -337,6 +357,17 @@ s_names:
     push esi
     push ecx
     mov esi, edx
+s_first:
+    movzx eax, byte ptr [esi]
+    inc esi
+    or al, 0x20
+    bt dword ptr [s_kw], eax
+    sbb eax, eax
+    test eax, eax
+    loope s_first
+    jz s_none
+    dec esi
+    inc ecx
 s_at:
     cmp ecx, 3
     jb s_none
@@ -378,7 +409,8 @@ s_copy:
 s_next:
     inc esi
     dec ecx
-    jmp s_at
+    jnz s_first
+    jmp s_none
 s_yes:
     pop ecx
     pop esi
@@ -390,7 +422,8 @@ s_none:
 s_no:
     clc
     ret
-s_done:
+s_kw:
+""" + ".byte %s\n" % ", ".join(str(sum(1 << (b - 8 * i) for b in b"(bcv" if b // 8 == i)) for i in range(32)) + """s_done:
 """
 
 # a_scan(ESI = start, EDX = end): the table headers on 16-byte boundaries.  A paragraph whose first
