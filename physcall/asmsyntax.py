@@ -267,6 +267,9 @@ def _segment_override(operand, prefixes):
     return m.group(1) + m.group(3)
 
 
+_ALIASES = {"lret": "retf", "xlat": "xlatb", "loopz": "loope", "loopnz": "loopne"}
+
+
 def _special(line, mode, op, operands, prefixes, defines):
     """Bytes physcall writes itself for forms Keystone gets wrong; None for the rest."""
     key = ("%s %s" % (op, operands[0].lower())) if len(operands) == 1 else op
@@ -279,8 +282,8 @@ def _special(line, mode, op, operands, prefixes, defines):
         # Keystone: 66h 8Eh; GNU as: 8Eh alone (a segment load takes 16 bits in any mode)
         return ".byte 0x8e, %#x" % (0xC0 | SREG.index(operands[0].lower()) << 3
                                     | _reg_code(operands[1].lower()))
-    if op in ("lret", "xlat"):
-        op = line.mnemonic = {"lret": "retf", "xlat": "xlatb"}[op]
+    if op in _ALIASES:                              # GNU as spellings Keystone does not know
+        op = line.mnemonic = _ALIASES[op]
     if op in ("movsd", "cmpsd") and not operands:   # Keystone reads these as the SSE2 instructions
         return _string_dword(mode, op, prefixes)
     if op in ("call", "jmp", "lcall", "ljmp") and len(operands) == 1 and _far_pointer(operands[0]):

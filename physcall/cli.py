@@ -93,9 +93,9 @@ def _common(p):
     p.add_argument("--trace", action="store_true",
                    help="count instructions exactly and show the last ones run (slow: ~0.5 us each)")
     p.add_argument("--json", action="store_true", help="print JSON only")
-    p.add_argument("--allow", action="append", default=[], metavar="KIND",
-                   help="accept a hazard kind on a real jump (sti, hlt, smi, device, wait, unknown-leaf, "
-                        "unknown-read)")
+    from .emulator.hazards import KINDS
+    p.add_argument("--allow", action="append", default=[], metavar="KIND", choices=list(KINDS),
+                   help="accept a hazard kind on a real jump (%s)" % ", ".join(KINDS))
     add_firmware_option(p)
 
 

@@ -74,7 +74,7 @@ CORPUS = [
     ("lret", "retf"), "leave", "enter 8, 0",
     # near calls and jumps
     "call f\nf: ret", "l: jmp l", "jmp f\nnop\nf: ret", "l: jz l", "jnz f\nf: nop", "l: loop l",
-    "l: loope l", "l: loopne l", "jcxz f\nf: nop", "jecxz f\nf: nop",
+    "l: loope l", "l: loopne l", "l: loopz l", "l: loopnz l", "jcxz f\nf: nop", "jecxz f\nf: nop",
     "ja f\nnop\nf: nop", "jb f\n.fill 130, 1, 0x90\nf: nop",
     "call ax", "call eax", "call word ptr [bx]", "call dword ptr [ebx]", "jmp ax", "jmp word ptr [bx+2]",
     "jmp dword ptr [eax]", "call 0xf000", "jmp 0xf000",

@@ -69,6 +69,7 @@ CLI_BAD = [
     (["int", "0x12", "--firmware", "{d}/missing.bin"], 1),
     (["int", "0x12", "--firmware", "{d}/short.bin"], 1),
     (["int", "0x12", "--budget", "x"], 2),               # options
+    (["int", "0x12", "--allow", "bogus"], 2),             # a hazard kind that does not exist
     (["int", "0x12", "--bogus"], 2),
     (["asm", "{d}/r.s", "--origin", "zz"], 2),
     (["build", "{d}/calls.py"], 2),
