@@ -51,7 +51,6 @@ AREAS = ((0x0, 0x400, "the IVT"), (0x400, 0x500, "the BDA"), (0x500, 0xA0000, "l
 PYTHON_VECTORS = frozenset({3}) | frozenset(SERVICE_CHECKS) | DANGER_VECTORS
 DISPATCH_ENV = "PHYSCALL_DISPATCH"      # "python": the Python hook only (the comparison test, bench)
 _WARNED = []
-_STATIC = {}                            # (address, bytes, mode) -> static_check's answer, all machines
 _EDGE = constants(CSRC / "hostlib.h")
 EDGE_BYTES, EDGE_CLEAN = _EDGE["PC_EDGE_BYTES"], _EDGE["PC_EDGE_CLEAN"]
 
@@ -359,11 +358,7 @@ class Dispatcher:
         if key in self.checked_blocks:
             return
         self.checked_blocks.add(key)
-        found = _STATIC.get(key)
-        if found is None:                # the same bytes at the same place: the same answer
-            if len(_STATIC) >= 4096:
-                _STATIC.clear()
-            found = _STATIC[key] = static_check(key[1], address, mode)
+        found = static_check(key[1], address, mode)      # kept by (bytes, address, mode): policy.py
         if not found:
             self._remember_clean(key)
         if found:

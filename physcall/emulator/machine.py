@@ -60,7 +60,6 @@ TCG_BUFFER = 16 << 20
 STI = 0xFB
 TRAP = 0xCC                     # fills the unused parts of the window: a wild jump lands on int3
 CR0_REAL, CR0_FLAT = 0x10, 0x11  # ET (387 present) | PE for flat32; paging stays off
-EFER = 0xC0000080
 # The register sets a call moves, each in one batch (cpu.py), in the order the trampoline loads
 # them: CR0 before the segments (their loads follow the mode), IDTR as the trampoline leaves it.
 # physcall.regs owns the names of Regs' registers.
@@ -102,6 +101,7 @@ class Machine:
         self._pristine = bytes(pristine)
         self._ram = LowRam(uc, self._pristine)     # [0, HMA_END), compared in place (memory.py)
         self._dirty, self._pages, self._write_hooks = [], set(), (None, [])
+        self._call_hook_set = ((), [])                     # _call_hooks: the current call's, kept
         self._high = self._high_pages()
         self._baseline, self._baseline_key = None, None    # the window's contents between batches
         self._cpu = {names: Registers(uc, names) for names in (ENTRY_REAL, ENTRY_FLAT, RESULT, SYSTEM,
@@ -401,29 +401,34 @@ class Machine:
         self._write_hooks = (allowed, handles)
 
     def _call_hooks(self, placed):
-        """Hooks for this call only: the ret sites of the user's routine (stack balance), blocks run
-        in the batch window (privileged instructions), tracing."""
-        hooks = []
+        """Hooks for this call only: the ret sites of the user's routine (stack balance), its sti and
+        counter reads, a flat32 routine's segment loads, the caller's extra writable ranges, tracing.
+        The same set as the previous call's is kept, not made again (the binding's hook_add makes a
+        ctypes callback, ~10 us a hook); any other set replaces it before the call runs, so a call
+        runs with its own hooks only.  The tracer's hook is returned: it goes after the run."""
+        want = []                                  # (what identifies the hook, how to add it)
         if placed.routine:
             lo, hi = placed.routine
-            code = self.read(lo, hi - lo)
-            for at in ret_sites(code, lo, placed.mode):
-                hooks.append(self.uc.hook_add(UC_HOOK_CODE, self.hooks.on_ret, None, at, at))
-            for at in sti_sites(code, lo, placed.mode):
-                hooks.append(self.uc.hook_add(UC_HOOK_CODE, self._on_sti, None, at, at))
-            for at in timer_sites(code, lo, placed.mode):
-                hooks.append(self.uc.hook_add(UC_HOOK_CODE, self._on_timer_read, None, at, at))
-            if placed.mode == "flat32":
-                for insn in load_sites(code, lo):
-                    hooks.append(self.uc.hook_add(UC_HOOK_CODE, self._on_segment_load, insn,
-                                                  insn.address, insn.address))
-        for lo, hi, *_ in self.policy.writable:
-            hooks.append(self.uc.hook_add(UC_HOOK_MEM_WRITE, self._on_extra_write, None, lo, hi - 1))
+            code, mode = self.read(lo, hi - lo), placed.mode
+            for kind, sites, fn in (("ret", ret_sites, self.hooks.on_ret), ("sti", sti_sites, self._on_sti),
+                                    ("timer", timer_sites, self._on_timer_read)):
+                want += [((kind, at), (UC_HOOK_CODE, fn, None, at, at)) for at in sites(code, lo, mode)]
+            if mode == "flat32":
+                want += [(("load", insn.address, bytes(insn.bytes)),
+                          (UC_HOOK_CODE, self._on_segment_load, insn, insn.address, insn.address))
+                         for insn in load_sites(code, lo)]
+        want += [(("write", lo, hi), (UC_HOOK_MEM_WRITE, self._on_extra_write, None, lo, hi - 1))
+                 for lo, hi, *_ in self.policy.writable]
+        key, (old_key, handles) = tuple(k for k, _ in want), self._call_hook_set
+        if key != old_key:
+            for h in handles:
+                self.uc.hook_del(h)
+            self._call_hook_set = (key, [self.uc.hook_add(*args) for _, args in want])
         if self.trace:
             from .trace import Tracer
             self._tracer = Tracer(self, self.hooks.call.report)
-            hooks.append(self.uc.hook_add(UC_HOOK_CODE, self._tracer.on_code))
-        return hooks
+            return [self.uc.hook_add(UC_HOOK_CODE, self._tracer.on_code)]
+        return []
 
     # -- CPU state ----------------------------------------------------------------------------
     def _enter(self, placed):

@@ -10,6 +10,7 @@ only the *forbidden* ranges, so legal writes cost no Python.
 ('refuse', ((2097152, 2101248, 'scratch'),))
 """
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -57,18 +58,34 @@ def allowed_ranges(placed, layout, firmware, policy):
 
 
 _CONTROL = re.compile(r"[cd]r\d+\s*,")
+TIMERS = ("rdtsc", "rdtscp", "rdpmc")
+
+
+@functools.lru_cache(maxsize=4096)
+def _scan(code, start, mode):
+    """One pass of the disassembler over ``code`` at ``start``: (privileged findings, ret sites, sti
+    sites, timer sites).  Kept by (bytes, address, mode), which decide the answer: a warm call's
+    routine and the blocks the edge hook checks are disassembled once, not at every call."""
+    found, rets, stis, timers = [], [], [], []
+    for insn in disassembler(mode).disasm(code, start):
+        if _privileged(insn):
+            found.append("%s at %#07x" % (("%s %s" % (insn.mnemonic, insn.op_str)).strip(), insn.address))
+        if insn.mnemonic == "ret":
+            rets.append(insn.address)
+        elif insn.mnemonic == "sti":
+            stis.append(insn.address)
+        elif insn.mnemonic in TIMERS:
+            timers.append(insn.address)
+    return tuple(found), tuple(rets), tuple(stis), tuple(timers)
+
+
 def static_check(code, start, mode):
     """Privileged instructions in a routine's bytes, as ["lgdt at 0x20007", ...].
 
     >>> static_check(bytes.fromhex("0f0116000090c3"), 0x20004, "real16")
     ['lgdt [0] at 0x20004']
     """
-    found = []
-    for insn in disassembler(mode).disasm(code, start):
-        if _privileged(insn):
-            text = ("%s %s" % (insn.mnemonic, insn.op_str)).strip()
-            found.append("%s at %#07x" % (text, insn.address))
-    return found
+    return list(_scan(bytes(code), start, mode)[0])
 
 
 def _privileged(insn):
@@ -96,17 +113,15 @@ def dangerous_interrupt(vector, ax):
 
 def ret_sites(code, start, mode):
     """Addresses of near ``ret`` instructions in a routine's bytes (for the stack-balance check)."""
-    return [insn.address for insn in disassembler(mode).disasm(code, start)
-            if insn.mnemonic == "ret"]
+    return list(_scan(bytes(code), start, mode)[1])
 
 
 def sti_sites(code, start, mode):
     """Addresses of ``sti`` in a routine's bytes: a hazard when it runs (physcall.emulator.hazards)."""
-    return [insn.address for insn in disassembler(mode).disasm(code, start) if insn.mnemonic == "sti"]
+    return list(_scan(bytes(code), start, mode)[2])
 
 
 def timer_sites(code, start, mode):
     """Addresses of rdtsc, rdtscp and rdpmc in a routine's bytes: reads of counters the dry run does
     not model (Unicorn's binding cannot hook them, so they are found before the run)."""
-    return [insn.address for insn in disassembler(mode).disasm(code, start)
-            if insn.mnemonic in ("rdtsc", "rdtscp", "rdpmc")]
+    return list(_scan(bytes(code), start, mode)[3])
