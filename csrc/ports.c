@@ -18,6 +18,18 @@ typedef int (*mem_read_fn)(void *uc, uint64_t address, void *bytes, uint64_t siz
 typedef uint32_t (*in_fn)(void *uc, uint32_t port, int size, void *user);
 typedef int (*out_fn)(void *uc, uint32_t port, int size, uint32_t value, void *user);
 
+/* Latch counter n: the count has moved on since the last look (PC_PIT_STEP, as a read moves it), so
+ * a delay loop that latches and reads sees time pass; a second latch before the first is read out is
+ * ignored (Intel 8254 data sheet, "Counter Latch Command"). */
+static void pit_latch(struct pc_pit *p, int n)
+{
+    if (p->latched[n])
+        return;
+    p->count[n] = (uint16_t)(p->count[n] - PC_PIT_STEP);
+    p->latch[n] = p->count[n];
+    p->latched[n] = 1;
+}
+
 /* 8254 counter n read: a running counter moves down PC_PIT_STEP per read, a latched one reads the
  * latch until both bytes of a 16-bit access are out (Intel 8254 data sheet, "Counter Latch Command") */
 static uint8_t pit_read(struct pc_pit *p, int n)
@@ -61,13 +73,10 @@ static void pit_write(struct pc_pit *p, uint32_t port, uint8_t value)
     n = value >> 6;
     if (n == 3) {                       /* read-back: latch the counters named in bits 1-3 */
         for (int i = 0; i < 3; i++)
-            if ((value & (2 << i)) && !(value & 0x20)) {
-                p->latch[i] = p->count[i];
-                p->latched[i] = 1;
-            }
+            if ((value & (2 << i)) && !(value & 0x20))
+                pit_latch(p, i);
     } else if (access == 0) {           /* counter latch command */
-        p->latch[n] = p->count[n];
-        p->latched[n] = 1;
+        pit_latch(p, n);
         p->flip[n] = 0;
     } else {
         p->access[n] = access;

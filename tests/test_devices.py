@@ -54,10 +54,13 @@ def test_pit_latch_and_access_modes():
     pit = Pit()
     pit.write(0x43, 1, 0x34)                     # counter 0, LSB then MSB, mode 2
     pit.write(0x40, 1, 0x34), pit.write(0x40, 1, 0x12)
-    pit.write(0x43, 1, 0x00)                     # latch counter 0
-    assert pit.read(0x40, 1) | pit.read(0x40, 1) << 8 == 0x1234
+    pit.write(0x43, 1, 0x00)                     # latch counter 0: time has passed since it was set
+    pit.write(0x43, 1, 0x00)                     # a second latch before the read-out is ignored
+    assert pit.read(0x40, 1) | pit.read(0x40, 1) << 8 == 0x1234 - Pit.STEP
+    pit.write(0x43, 1, 0x00)                     # the next latch sees the count move on
+    assert pit.read(0x40, 1) | pit.read(0x40, 1) << 8 == 0x1234 - 2 * Pit.STEP
     pit.write(0x43, 1, 0x10)                     # LSB only
-    assert pit.read(0x40, 1) == (0x1234 - Pit.STEP) & 0xFF
+    assert pit.read(0x40, 1) == (0x1234 - 3 * Pit.STEP) & 0xFF
 
 
 def test_pic_takes_the_init_words_then_masks():

@@ -142,3 +142,36 @@ def test_a_new_policy_on_the_same_machine_is_followed():
     assert refused.verdict == "refused" and "port in 0x61" in refused.reasons[0]
     m.policy = Policy()
     assert m.run(loop)[0].report.verdict == "ok"
+
+
+LATCH_DELAY = """
+    xor al, al
+    out 0x43, al
+    in al, 0x40
+    mov bl, al
+    in al, 0x40
+    mov bh, al
+w:  xor al, al
+    out 0x43, al
+    in al, 0x40
+    mov cl, al
+    in al, 0x40
+    mov ch, al
+    mov ax, bx
+    sub ax, cx
+    cmp ax, 0x4000
+    jb w
+    iret
+"""
+
+
+def test_a_latch_and_poll_delay_ends_on_both_paths(monkeypatch):
+    """A BIOS delay that latches the PIT and reads the count until enough has gone by (a common way to
+    wait without the TSC): each latch sees time pass, so it ends, the same on both paths, without the
+    'wait' hazard a count frozen between latches would give at the polling limit."""
+    native, python = run_both(lambda: Machine(firmware([(0x64, LATCH_DELAY)]), budget=300_000),
+                              [Routine("int 0x64\n ret")], monkeypatch)
+    assert native == python
+    report, _, _, returned = native[0][0]
+    assert returned and report["verdict"] == "ok"
+    assert "wait" not in {h["kind"] for h in report["hazards"]}, report["hazards"]

@@ -103,11 +103,22 @@ class Pit(Device):
         if n == 3:                                # read-back: latch the counters named in bits 1-3
             for i in range(3):
                 if value & (2 << i) and not value & 0x20:
-                    s.latch[i], s.latched[i] = s.count[i], 1
+                    self._latch(i)
         elif access == 0:                         # counter latch command
-            s.latch[n], s.latched[n], s.flip[n] = s.count[n], 1, 0
+            self._latch(n)
+            s.flip[n] = 0
         else:
             s.access[n], s.flip[n], s.status[n] = access, 0, value & 0x3F
+
+
+    def _latch(self, n):
+        """The count has moved on since the last look (STEP, as a read moves it), so a delay loop that
+        latches and reads sees time pass; a second latch before the first is read out is ignored
+        (Intel 8254 data sheet, "Counter Latch Command").  csrc/ports.c pit_latch is the same."""
+        s = self.state
+        if not s.latched[n]:
+            s.count[n] = (s.count[n] - self.STEP) & 0xFFFF
+            s.latch[n], s.latched[n] = s.count[n], 1
 
 
 class SystemPort(Device):
