@@ -22,9 +22,8 @@ from .asm import asm
 from .call import PAIR, Call, FarCall, Interrupt, Routine
 from .errors import LayoutError, UsageError
 
-from .abi import BATCH_BASE, BATCH_LIMIT, MAX_CALLS   # one source of truth: csrc/physcall.h
+from .abi import BATCH_BASE, BATCH_LIMIT, MAX_CALLS, PAGE_SIZE as PAGE   # one source of truth: csrc/physcall.h
 
-PAGE = 0x1000
 # 8 KiB: SeaBIOS's VBE and disk paths want a few KiB of the caller's stack; Linux's own setup code
 # calls VBE, EDD and E820 on less (arch/x86/boot: STACK_SIZE 1024 at least).  Each page of the batch
 # is swapped in and out by the kernel on every jump (bench/bench_jump.py: ~0.3-0.5 ms per page under
