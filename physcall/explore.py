@@ -247,6 +247,24 @@ SMBIOS_TYPES, SMBIOS_KEPT = 512, 0x1400                          # a 24-DIMM ser
 SMBIOS_AT = 8 + SMBIOS_TYPES                                     # where the kept structures start
 SMBIOS_DECODED = (0, 1, 2, 4, 17)                                # physcall.smbios_decode.DECODERS
 
+# ZF=1 when all four bytes of EAX are printable (20h-7Eh), tested in parallel: EDX gets bit 7 of a
+# byte below 20h ((x - 20h) & ~x) or above 7Eh ((x + 1) | x); clobbers EDI.
+PRINTABLE_DWORD = """    lea edx, [eax-0x20202020]
+    mov edi, eax
+    not edi
+    and edx, edi
+    lea edi, [eax+0x01010101]
+    or edi, eax
+    or edx, edi
+    test edx, 0x80808080
+"""
+
+
+def _bitmap(firsts):
+    """A 256-bit table for `bt`: bit b set for each byte b of ``firsts``."""
+    return ".byte %s\n" % ", ".join(str(sum(1 << (b - 8 * i) for b in firsts if b // 8 == i)) for i in range(32))
+
+
 # A string names the BIOS (the vendor, version and copyright lines of a firmware image) when it is a
 # run of at least 6 printable bytes holding "bios", "version", "copyright" or "(c)" in any case, and
 # no "%" (SeaBIOS's F segment holds its printf formats too).  `or 0x20` lowers a letter and maps no
@@ -268,15 +286,7 @@ s_test:
     mov eax, [esi]
     add esi, 4
     mov al, 0x41
-    lea edx, [eax-0x20202020]
-    mov edi, eax
-    not edi
-    and edx, edi
-    lea edi, [eax+0x01010101]
-    or edi, eax
-    or edx, edi
-    test edx, 0x80808080
-    loopne s_test
+""" + PRINTABLE_DWORD + """    loopne s_test
     jnz s_done
     lea edx, [esi-3]
 s_back:
@@ -297,15 +307,7 @@ s_fwd:
 s_fwd4:
     mov eax, [esi]
     add esi, 4
-    lea edx, [eax-0x20202020]
-    mov edi, eax
-    not edi
-    and edx, edi
-    lea edi, [eax+0x01010101]
-    or edi, eax
-    or edx, edi
-    test edx, 0x80808080
-    loope s_fwd4
+""" + PRINTABLE_DWORD + """    loope s_fwd4
     pop edx
     jz s_end
     sub esi, 4
@@ -423,7 +425,7 @@ s_no:
     clc
     ret
 s_kw:
-""" + ".byte %s\n" % ", ".join(str(sum(1 << (b - 8 * i) for b in b"(bcv" if b // 8 == i)) for i in range(32)) + """s_done:
+""" + _bitmap(b"(bcv") + """s_done:
 """
 
 # a_scan(ESI = start, EDX = end): the table headers on 16-byte boundaries.  A paragraph whose first
@@ -518,7 +520,7 @@ a_len:
     pop esi
     ret
 a_first:
-""" + ".byte %s\n" % ", ".join(str(sum(1 << (b - 8 * i) for b in b"$R_" if b // 8 == i)) for i in range(32))
+""" + _bitmap(b"$R_")
 
 FLAT_SURVEY = ("""
     cld
