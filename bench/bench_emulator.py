@@ -13,6 +13,7 @@ which ``.venv/bin/python bench/peers.py setup`` makes once (pinned qiling, under
 Run: ``.venv/bin/python bench/bench_emulator.py``.
 """
 
+import contextlib
 import os
 import pathlib
 import platform
@@ -64,20 +65,29 @@ def bench_int12(fw):
     return best(lambda: machine.run(layout), 300)
 
 
+@contextlib.contextmanager
+def dispatch_path(dispatch):
+    """Machines built inside take ``dispatch="python"``'s path (hooks.DISPATCH_ENV), None the default."""
+    from physcall.emulator import hooks
+    if dispatch:
+        os.environ[hooks.DISPATCH_ENV] = dispatch
+    try:
+        yield
+    finally:
+        os.environ.pop(hooks.DISPATCH_ENV, None)
+
+
 def bench_invoke(dispatch=None):
     """The public path: physcall.invoke(interrupt(0x12)) with the default stub BIOS, warm: min and
     median of 500 calls.  ``dispatch="python"``: on a machine built without libphyscall.so's hooks
     (hooks.DISPATCH_ENV), given its own stub BIOS so that invoke's machine cache builds it anew."""
     import physcall
-    from physcall.emulator import hooks, stubbios
+    from physcall.emulator import stubbios
     call, options = physcall.interrupt(0x12), {}
     if dispatch:
-        os.environ[hooks.DISPATCH_ENV] = dispatch
         options["firmware"] = stubbios.build()
-    try:
+    with dispatch_path(dispatch):
         physcall.invoke(call, **options)
-    finally:
-        os.environ.pop(hooks.DISPATCH_ENV, None)
     return best(lambda: physcall.invoke(call, **options), 500)
 
 
@@ -96,13 +106,8 @@ def per_iteration(run):
 
 def bench_int1a_physcall(fw, dispatch=None):
     """Machine.run of the loop; ``dispatch="python"``: the Python hook (hooks.DISPATCH_ENV)."""
-    from physcall.emulator import hooks
-    if dispatch:
-        os.environ[hooks.DISPATCH_ENV] = dispatch
-    try:
+    with dispatch_path(dispatch):
         machine = Machine(fw)
-    finally:
-        os.environ.pop(hooks.DISPATCH_ENV, None)
     layouts = {n: lay_out(Routine(LOOP_1A % n)) for n in (1, LOOPS)}
 
     def run(n):
@@ -121,13 +126,8 @@ PORT_LOOPS = {"in al, 61h (refresh toggle)": "in al, 0x61",
 def bench_ports(fw, body, dispatch=None):
     """A port-polling loop (``body`` 10,000 times) per iteration; ``dispatch="python"``: the Python
     port hooks (hooks.DISPATCH_ENV), else the C fast path (csrc/ports.c)."""
-    from physcall.emulator import hooks
-    if dispatch:
-        os.environ[hooks.DISPATCH_ENV] = dispatch
-    try:
+    with dispatch_path(dispatch):
         machine = Machine(fw)
-    finally:
-        os.environ.pop(hooks.DISPATCH_ENV, None)
     src = "mov si, %d\nl: " + body + "\ndec si\njnz l\nret"
     layouts = {n: lay_out(Routine(src % n)) for n in (1, LOOPS)}
 
