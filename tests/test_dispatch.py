@@ -40,17 +40,21 @@ BATCHES = [
 ]
 
 
-def run_both(make, batch, monkeypatch):
-    """(native, python) outcomes of ``batch``, each on a fresh Machine from ``make()``."""
+def run_both(make, batch, monkeypatch, state=None):
+    """(native, python) outcomes of ``batch``, each on a fresh Machine from ``make()``; with ``state``,
+    each is ``(outcomes, state(machine))`` (tests/test_ports.py: the devices' final state)."""
     results = []
     for path in ("native", "python"):
         with monkeypatch.context() as m:
             if path == "python":
                 m.setenv(hooks.DISPATCH_ENV, "python")
             machine = make()
-            assert (machine.hooks.native is not None) == (path == "native")
+            native = path == "native"
+            assert (machine.hooks.native is not None) == native
+            assert (machine.hooks.fast_ports is not None) == native
             outs = machine.run(lay_out(batch))
-        results.append([(o.report.to_dict(), o.regs, o.buffers, o.returned) for o in outs])
+        outcomes = [(o.report.to_dict(), o.regs, o.buffers, o.returned) for o in outs]
+        results.append(outcomes if state is None else (outcomes, state(machine)))
     return results
 
 

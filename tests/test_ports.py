@@ -4,11 +4,13 @@ port-polling batches on both paths give the same reports, registers and final de
 import pytest
 
 from physcall.call import Routine
-from physcall.emulator import Machine, Policy, counter, hooks, stubbios
+from physcall.emulator import Machine, Policy, stubbios
 from physcall.emulator.devices import SystemPort
 from physcall.hostlib import ffi
 from physcall.layout import lay_out
 
+from test_dispatch import compiled  # noqa: F401  (autouse: the C path must exist to be compared)
+from test_dispatch import run_both as dispatch_run_both
 from test_emulator import firmware
 
 LOOP = "mov si, %d\n l: %s\n dec si\n jnz l\n ret"
@@ -57,23 +59,7 @@ def device_state(machine):
 
 def run_both(make, batch, monkeypatch):
     """(native, python): the outcomes of ``batch`` and the final device state, each on a fresh Machine."""
-    results = []
-    for path in ("native", "python"):
-        with monkeypatch.context() as m:
-            if path == "python":
-                m.setenv(hooks.DISPATCH_ENV, "python")
-            machine = make()
-            assert (machine.hooks.fast_ports is not None) == (path == "native")
-            outs = machine.run(lay_out(batch))
-        results.append(([(o.report.to_dict(), o.regs, o.buffers, o.returned) for o in outs],
-                        device_state(machine)))
-    return results
-
-
-@pytest.fixture(autouse=True)
-def compiled():
-    if counter._library() is None:
-        pytest.skip("libphyscall.so cannot be built here: only the Python path exists")
+    return dispatch_run_both(make, batch, monkeypatch, state=device_state)
 
 
 @pytest.mark.parametrize("batch", BATCHES, ids=range(len(BATCHES)))
