@@ -17,6 +17,7 @@ import re
 from .call import Buffer, Routine
 from .invoke import invoke
 from .services import E820_MAX, vbe_controller
+from .smbios_decode import DECODERS
 
 MAX_MODES = 128               # ModeInfoBlocks kept (SeaBIOS's VGA BIOS lists ~90)
 # Of each ModeInfoBlock (VBE 3.0 section 4.4) the fields the survey decodes, packed: (offset in the
@@ -245,7 +246,7 @@ FLAT_ENTRY = FLAT_ANCHOR_DATA + ANCHOR_SLOT * (len(ANCHORS) - 1) + PIR_SLOT
 FLAT_SIZE = FLAT_ENTRY + 64
 SMBIOS_TYPES, SMBIOS_KEPT = 512, 0x1400                          # a 24-DIMM server's types 0-4/17: ~3.5 KiB
 SMBIOS_AT = 8 + SMBIOS_TYPES                                     # where the kept structures start
-SMBIOS_DECODED = (0, 1, 2, 4, 17)                                # physcall.smbios_decode.DECODERS
+SMBIOS_DECODED = tuple(DECODERS)                                 # the types smbios_decode summarises
 
 # ZF=1 when all four bytes of EAX are printable (20h-7Eh), tested in parallel: EDX gets bit 7 of a
 # byte below 20h ((x - 20h) & ~x) or above 7Eh ((x + 1) | x); clobbers EDI.
