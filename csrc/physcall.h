@@ -5,8 +5,12 @@
  * Physical memory of one image (see docs/DESIGN.md, "The kexec-jump contract"):
  *
  *   0x00000-0x0ffff  page 0 (IVT, BDA), conventional memory: never a segment
- *   0x10000-0x1ffff  trampoline: code, GDT, stacks, the batch block (struct pc_block)
+ *   0x10000-0x1ffff  trampoline: code, GDT, stacks; the batch block (struct pc_block) at PC_BLOCK_BASE
  *   0x20000-0x87fff  the batch: thunks, routines, buffers, stacks (physcall/layout.py)
+ *
+ * A batch of n calls uses calls[0..n) of the block, which comes last in it: a small batch's code,
+ * buffers and stack go in the whole pages after calls[n-1] instead of the batch window, so it adds no
+ * page to the image (the kernel swaps every page of an image in and out on every jump).
  *   0x88000-0x8efff  identity page tables 0-4 GiB, 2 MiB pages (PML5, PML4, PDPT, 4 PDs)
  *   0x8f000-...      left alone: the EBDA sits below 0xa0000 (BDA word at 0x40e)
  *
@@ -31,10 +35,11 @@
 
 /* cdef-begin */
 #define PC_MAGIC              0x4c414350   /* "PCAL" */
-#define PC_VERSION            1
+#define PC_VERSION            2            /* 2: pc_block at PC_BLOCK_BASE, calls[] last */
 
 #define PC_TRAMPOLINE_BASE    0x10000
 #define PC_TRAMPOLINE_LIMIT   0x20000
+#define PC_BLOCK_BASE         0x12000      /* struct pc_block (trampoline.ld.S places it here) */
 #define PC_BATCH_BASE         0x20000
 #define PC_BATCH_LIMIT        0x88000
 #define PC_PAGETABLE_BASE     0x88000      /* PML5, PML4, PDPT, PD0..PD3: 4 KiB each */
@@ -195,8 +200,8 @@ struct pc_header {
 
 struct pc_block {
     struct pc_header hdr;
-    struct pc_call calls[PC_MAX_CALLS];
     struct pc_buffer buffers[PC_MAX_BUFFERS];
+    struct pc_call calls[PC_MAX_CALLS];     /* last: the pages after calls[count - 1] may hold the batch */
 };
 #endif /* __ASSEMBLER__ */
 /* cdef-end */

@@ -892,8 +892,8 @@ stack16_top:
 stack64:	.skip	2048
 stack64_top:
 
-	.balign	64
+	.section .block, "aw"
 	.globl	pc_block
-pc_block:	.skip	PC_SIZEOF_BLOCK		/* filled by physcall/image.py */
+pc_block:	.skip	PC_SIZEOF_BLOCK		/* at PC_BLOCK_BASE; filled by physcall/image.py */
 	.globl	pc_block_end
 pc_block_end:

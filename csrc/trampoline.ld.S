@@ -16,7 +16,12 @@ SECTIONS
 	 * pipeline flush on hardware, a retranslation of the whole page under QEMU's TCG). */
 	. = ALIGN(PC_PAGE_SIZE);
 	.data : { *(.rodata*) *(.data) *(.data.*) *(.bss) *(COMMON) } :image
+	/* The block at the address the ABI fixes: physcall/layout.py places a small batch in the pages
+	 * after its used call slots without building the trampoline first. */
+	. = PC_BLOCK_BASE;
+	.block : { *(.block) } :image
 	pc_image_end = .;
 	/DISCARD/ : { *(.note*) *(.comment) *(.eh_frame*) }
 }
+ASSERT(pc_block == PC_BLOCK_BASE, "physcall: the trampoline's code and data outgrew PC_BLOCK_BASE")
 ASSERT(pc_image_end <= PC_TRAMPOLINE_LIMIT, "physcall: the trampoline outgrew its 64 KiB (real-mode CS reach)")

@@ -51,6 +51,7 @@ globals().update({name[3:]: value for name, value in CONSTANTS.items()})
 SIZEOF_CALL = ffi.sizeof("struct pc_call")
 SIZEOF_HEADER = ffi.sizeof("struct pc_header")
 SIZEOF_BLOCK = ffi.sizeof("struct pc_block")
+BLOCK_CALLS_OFFSET = ffi.offsetof("struct pc_block", "calls")   # calls[] last in the block
 RESULT_CALLS_OFFSET = SIZEOF_HEADER        # mailbox: header, then calls[count], then buffer bytes
 
 

@@ -9,7 +9,7 @@ destination page behind the image's own copy during the jump, docs/DESIGN.md, "T
 >>> from physcall.layout import lay_out
 >>> img = build_image(lay_out(interrupt(0x12)))
 >>> hex(img.entry), [hex(s.mem) for s in img.segments]
-('0x10000', ['0x10000', '0x20000', '0x86000', '0x88000'])
+('0x10000', ['0x10000', '0x88000'])
 """
 
 import pathlib
@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 from . import abi, bda
 from .errors import LayoutError
+from .layout import block_window, windows
 from .toolchain import load_trampoline
 
 PAGE = abi.PAGE_SIZE
@@ -123,7 +124,12 @@ def forbidden_ranges(ebda=None):
 
 def batch_segments(layout):
     """The batch's regions and stack, as page runs: [(mem, bytes)]."""
-    lo, hi = abi.BATCH_BASE, abi.BATCH_LIMIT
+    lo, hi = layout.window
+    allowed = windows(len(layout.calls))
+    if (lo, hi) not in allowed:
+        raise LayoutError("batch window %#07x..%#07x is not one the ABI gives a batch of %d calls (%s): "
+                          "lay the batch out with physcall.layout.lay_out"
+                          % (lo, hi, len(layout.calls), ", ".join("%#07x..%#07x" % w for w in allowed)))
     pages = {}
     regions = list(layout.regions)
     stack = getattr(layout, "stack", None)
@@ -131,7 +137,7 @@ def batch_segments(layout):
         regions.append((stack[0], bytes(stack[1] - stack[0])))
     for at, data in regions:
         if at < lo or at + len(data) > hi:
-            raise LayoutError("region at %#07x..%#07x is outside the batch window [%#07x, %#07x): "
+            raise LayoutError("region at %#07x..%#07x is outside its batch window [%#07x, %#07x): "
                               "keep page 0, the EBDA and the ROMs out of the image" % (at, at + len(data), lo, hi))
         _write_pages(pages, at, data)
     return _runs(pages)
@@ -196,13 +202,26 @@ def _segment(mem, data, what):
 def build_image(layout, mailbox=(), nonce=0, ebda=None):
     """Trampoline + block + page tables + batch pages -> Image (entry, checked segments)."""
     tramp = load_trampoline()
+    if tramp.block != abi.BLOCK_BASE:
+        raise LayoutError("the trampoline's block is at %#07x, csrc/physcall.h says PC_BLOCK_BASE=%#07x: "
+                          "the cached trampoline is stale; remove it to rebuild" % (tramp.block, abi.BLOCK_BASE))
     block, size, offsets = fill_block(layout, mailbox, nonce)
     data = bytearray(tramp.data)
     at = tramp.block - tramp.base
     raw = abi.block_bytes(block)
     data[at:at + len(raw)] = raw
+    # A batch in the block's free pages (layout.block_window) goes into the trampoline's own segment,
+    # over call slots the block leaves unused; anything else gets segments of its own.
+    free_lo, free_hi = block_window(len(layout.calls))
+    runs = []
+    for mem, run in batch_segments(layout):
+        if free_lo <= mem and mem + len(run) <= free_hi:
+            data[len(data):] = bytes(max(0, mem + len(run) - tramp.base - len(data)))
+            data[mem - tramp.base:mem - tramp.base + len(run)] = run
+        else:
+            runs.append((mem, run))
     segments = [_segment(tramp.base, data, "trampoline")]
-    runs = _merge(batch_segments(layout), abi.SEGMENT_MAX - 2)
+    runs = _merge(runs, abi.SEGMENT_MAX - 2)
     segments += [_segment(mem, run, "batch") for mem, run in runs]
     segments.append(_segment(abi.PAGETABLE_BASE, page_tables(), "page tables"))
     check_segments(segments, ebda)
@@ -241,8 +260,8 @@ def write_elf(layout, path, mailbox=(), nonce=0, ebda=None):
     >>> from physcall.layout import lay_out
     >>> import tempfile, os
     >>> p = os.path.join(tempfile.mkdtemp(), "int12.elf")
-    >>> len(write_elf(lay_out(interrupt(0x12)), p).segments)
-    4
+    >>> [s.what for s in write_elf(lay_out(interrupt(0x12)), p).segments]
+    ['trampoline', 'page tables']
     """
     image = build_image(layout, mailbox, nonce, ebda)
     pathlib.Path(path).write_bytes(elf_bytes(image))

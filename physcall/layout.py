@@ -1,9 +1,10 @@
 """Low-memory layout of a batch: where each call's code, buffers and the shared stack go.
 
 Every backend runs the same Layout: the emulator at these addresses, the kexec trampoline by loading
-them as segments.  The window is the one the trampoline ABI reserves (csrc/physcall.h via physcall.abi):
-clear of page 0 (IVT, BDA), the EBDA and the ROMs, which the kernel would otherwise hide from the BIOS
-behind the image's own pages during a jump (docs/DESIGN.md, "The kexec-jump contract").
+them as segments.  The windows are the ones the trampoline ABI reserves (csrc/physcall.h via
+physcall.abi): the pages of the trampoline's batch block that a small batch leaves free, else the batch
+window; both clear of page 0 (IVT, BDA), the EBDA and the ROMs, which the kernel would otherwise hide
+from the BIOS behind the image's own pages during a jump (docs/DESIGN.md, "The kexec-jump contract").
 
 Real16 entry is a small thunk entered by far call: ``int N; retf``, ``lcall s:o; retf`` or
 ``call routine; retf``.  Flat32 routines are entered by near call and return with ``ret``.
@@ -22,7 +23,8 @@ from .asm import asm
 from .call import PAIR, Call, FarCall, Interrupt, Routine
 from .errors import LayoutError, UsageError
 
-from .abi import BATCH_BASE, BATCH_LIMIT, MAX_CALLS, PAGE_SIZE as PAGE   # one source of truth: csrc/physcall.h
+from .abi import (BATCH_BASE, BATCH_LIMIT, BLOCK_BASE, BLOCK_CALLS_OFFSET, MAX_CALLS,  # one source of
+                  PAGE_SIZE as PAGE, SIZEOF_BLOCK, SIZEOF_CALL)                   # truth: csrc/physcall.h
 
 # 8 KiB: SeaBIOS's VBE and disk paths want a few KiB of the caller's stack; Linux's own setup code
 # calls VBE, EDD and E820 on less (arch/x86/boot: STACK_SIZE 1024 at least).  Each page of the batch
@@ -66,12 +68,32 @@ class Layout:
     window: tuple = (BATCH_BASE, BATCH_LIMIT)
 
 
+def block_window(count):
+    """``(lo, hi)``: the whole pages of the trampoline's batch block after the call slots a batch of
+    ``count`` calls fills (calls[] comes last in struct pc_block).  Every image carries the block whole,
+    so a batch placed there adds no page to the image; ``lo >= hi`` when no page is left.
+
+    >>> [hex(a) for a in block_window(1)]
+    ['0x14000', '0x1c000']
+    """
+    up = lambda at: -(-at // PAGE) * PAGE
+    return up(BLOCK_BASE + BLOCK_CALLS_OFFSET + count * SIZEOF_CALL), up(BLOCK_BASE + SIZEOF_BLOCK)
+
+
+def windows(count):
+    """The windows a batch of ``count`` calls may use, in the order lay_out tries them: the pages its
+    block leaves free (the image costs nothing more), then the ABI's batch window."""
+    lo, hi = block_window(count)
+    return ([(lo, hi)] if hi - lo > STACK_SIZE else []) + [(BATCH_BASE, BATCH_LIMIT)]
+
+
 def lay_out(calls):
-    """Place ``calls`` (a Call or a list) in the batch window; raise LayoutError if they don't fit.
+    """Place ``calls`` (a Call or a list) in the first of ``windows`` they fit; raise LayoutError if
+    they fit none.
 
     >>> from physcall.call import interrupt
     >>> hex(lay_out(interrupt(0x12)).calls[0].entry)
-    '0x20000'
+    '0x14000'
     """
     given = calls
     calls = [calls] if isinstance(calls, Call) else list(calls) if isinstance(calls, (list, tuple)) else None
@@ -83,7 +105,17 @@ def lay_out(calls):
     if len(calls) > MAX_CALLS:
         raise LayoutError("batch of %d calls is over the ABI's MAX_CALLS=%d: split it into several "
                           "invoke() calls" % (len(calls), MAX_CALLS))
-    lo, hi = BATCH_BASE, BATCH_LIMIT
+    *first, last = windows(len(calls))
+    for window in first:
+        try:
+            return _lay_out_in(calls, window)
+        except _NoRoom:
+            pass                                 # too big for the block's free pages: the next window
+    return _lay_out_in(calls, last)
+
+
+def _lay_out_in(calls, window):
+    lo, hi = window
     stack = (hi - STACK_SIZE, hi)
     cursor = _Cursor(lo, stack[0])
     codes = [_code(call, cursor) for call in calls]
@@ -98,6 +130,10 @@ def lay_out(calls):
     return Layout(regions, placed, stack, (lo, hi))
 
 
+class _NoRoom(LayoutError):
+    """What the batch asks for does not fit the window below its stack."""
+
+
 class _Cursor:
     """A bump allocator over [lo, limit)."""
 
@@ -107,7 +143,7 @@ class _Cursor:
     def take(self, size, align=16, what="code"):
         start = -(-self.at // align) * align
         if start + size > self.limit:
-            raise LayoutError("%s of %d bytes does not fit the batch window below %#07x: the batch "
+            raise _NoRoom("%s of %d bytes does not fit the batch window below %#07x: the batch "
                               "needs more low memory than the ABI reserves; use fewer or smaller "
                               "buffers, or split the batch" % (what, size, self.limit))
         self.at = start + size

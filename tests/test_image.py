@@ -109,11 +109,35 @@ def test_segments_stay_in_the_window():
         assert abi.TRAMPOLINE_BASE <= s.mem and s.mem + s.memsz <= 0x90000
 
 
+def test_a_small_batch_adds_no_page_to_the_image():
+    """A batch in its block's free pages rides in the trampoline's segment: the same pages as an image
+    with no call, its bytes at their addresses, the block's header and used call slots untouched."""
+    floor = image.build_image(Layout(regions=[], calls=[], stack=None))
+    lay = lay_out([interrupt(0x15, eax=0xE820, es_di=Buffer(24), ebx=0), interrupt(0x12)])
+    img = image.build_image(lay)
+    assert [(s.mem, s.memsz) for s in img.segments] == [(s.mem, s.memsz) for s in floor.segments]
+    tramp = img.segments[0]
+    for at, data in lay.regions:
+        assert tramp.data[at - tramp.mem:at - tramp.mem + len(data)] == bytes(data)
+    block, _, _ = image.fill_block(lay)
+    used = abi.BLOCK_CALLS_OFFSET + len(lay.calls) * abi.SIZEOF_CALL
+    at = abi.BLOCK_BASE - tramp.mem
+    assert tramp.data[at:at + used] == abi.block_bytes(block)[:used]
+
+
+def test_a_window_the_abi_does_not_give_is_refused():
+    """A hand-made Layout in the block's pages of a batch with more calls than it has (their slots would
+    be overwritten) is refused, naming the windows there are."""
+    lay = lay_out(interrupt(0x12))
+    with pytest.raises(LayoutError, match="not one the ABI gives a batch of 100 calls"):
+        image.build_image(Layout(lay.regions, list(lay.calls) * 100, lay.stack, lay.window))
+
+
 def _layout(regions):
     return Layout(regions=regions, calls=[], stack=None)
 
 
-@pytest.mark.parametrize("at,what", [(0x500, "outside the batch window"), (0x9F000, "outside"),
+@pytest.mark.parametrize("at,what", [(0x500, "outside its batch window"), (0x9F000, "outside"),
                                      (0xC0000, "outside")])
 def test_regions_outside_the_window_are_refused(at, what):
     with pytest.raises(LayoutError, match=what):

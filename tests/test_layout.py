@@ -3,7 +3,8 @@
 import pytest
 
 from physcall import Buffer, LayoutError, Routine, far_call, interrupt, lay_out
-from physcall.layout import BATCH_BASE, BATCH_LIMIT, MAX_CALLS
+from physcall import abi
+from physcall.layout import BATCH_BASE, BATCH_LIMIT, MAX_CALLS, block_window, windows
 
 
 def test_buffer_pair_points_at_buffer():
@@ -16,12 +17,47 @@ def test_buffer_pair_points_at_buffer():
     assert regions[lay.calls[1].buffers["es_di"][0]][:4] == b"VBE2"
 
 
-def test_everything_inside_window_and_disjoint():
-    lay = lay_out([interrupt(0x12), Routine("mov ax, 1\nret"), far_call(0xC000, 3),
-                   Routine("ret", mode="flat32", edi=Buffer(4096))])
-    spans = sorted((at, at + len(data)) for at, data in lay.regions) + [lay.stack]
-    assert all(BATCH_BASE <= lo < hi <= BATCH_LIMIT for lo, hi in spans)
+MIXED = [interrupt(0x12), Routine("mov ax, 1\nret"), far_call(0xC000, 3),
+         Routine("ret", mode="flat32", edi=Buffer(4096))]
+
+
+@pytest.mark.parametrize("calls, in_block", [
+    (MIXED, True),
+    (MIXED + [interrupt(0x13, es_bx=Buffer(0x8000))], False),    # 32 KiB of buffer: the batch window
+    ([interrupt(0x12)] * MAX_CALLS, False),                      # every call slot used: no page left
+])
+def test_everything_inside_window_and_disjoint(calls, in_block):
+    """Code, buffers and stack lie in one of the windows the ABI gives a batch of this size, disjoint;
+    in the block's free pages (clear of the call slots the batch fills) when they fit there."""
+    lay = lay_out(calls)
+    assert lay.window in windows(len(calls))
+    assert (lay.window == block_window(len(calls))) is in_block
+    assert in_block or lay.window == (BATCH_BASE, BATCH_LIMIT)
+    spans = sorted([(at, at + len(data)) for at, data in lay.regions] + [lay.stack])
+    lo, hi = lay.window
+    assert all(lo <= a < b <= hi for a, b in spans)
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+    slots_end = abi.BLOCK_BASE + abi.BLOCK_CALLS_OFFSET + len(calls) * abi.SIZEOF_CALL
+    assert not in_block or slots_end <= spans[0][0]
+
+
+def test_the_block_window_is_the_blocks_unused_tail():
+    """Whole pages only, inside the trampoline's reach and the block, shrinking as calls fill slots."""
+    block_end = abi.BLOCK_BASE + abi.SIZEOF_BLOCK
+    for count in (0, 1, 2, 23, 24, 100, MAX_CALLS):
+        lo, hi = block_window(count)
+        assert lo % abi.PAGE_SIZE == 0 and hi % abi.PAGE_SIZE == 0
+        assert lo >= abi.BLOCK_BASE + abi.BLOCK_CALLS_OFFSET + count * abi.SIZEOF_CALL
+        assert block_end <= hi < block_end + abi.PAGE_SIZE <= abi.TRAMPOLINE_LIMIT + abi.PAGE_SIZE
+    assert block_window(MAX_CALLS)[0] >= block_window(MAX_CALLS)[1]
+    assert windows(MAX_CALLS) == [(BATCH_BASE, BATCH_LIMIT)]
+
+
+def test_the_explore_survey_fits_its_block():
+    """`physcall explore`'s one batch adds no page to the image (bench/bench_jump.py's explore/floor)."""
+    from physcall.explore import survey_calls
+    calls = [call for _, call in survey_calls()]
+    assert lay_out(calls).window == block_window(len(calls))
 
 
 def test_thunks():
