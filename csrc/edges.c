@@ -16,7 +16,12 @@ typedef void (*edge_fn)(void *uc, struct pc_tb *cur, struct pc_tb *prev, void *u
 
 static int in_window(const struct edge_check *e, const struct pc_tb *tb)
 {
-    return tb->size && e->lo <= tb->pc && tb->pc < e->hi;
+    if (!tb->size)
+        return 0;
+    for (uint32_t i = 0; i < e->nown && i < 8; i++)
+        if (e->own[i][0] <= tb->pc && tb->pc < e->own[i][1])
+            return 1;
+    return 0;
 }
 
 static int known_clean(void *uc, const struct edge_check *e, const struct pc_tb *tb, uint32_t mode)
@@ -42,7 +47,7 @@ void physcall_on_edge(void *uc, struct pc_tb *cur, struct pc_tb *prev, void *use
     uint32_t mode;
 
     if (!in_prev && !in_cur)
-        return;                         /* Python checks nothing outside the window */
+        return;                         /* Python checks nothing outside the call's own ranges */
     if (((reg_fn)e->reg_read)(uc, e->cr0_id, &cr0))
         goto slow;
     mode = cr0 & 1;

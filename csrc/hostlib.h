@@ -128,7 +128,8 @@ struct edge_check {
     void *reg_read, *mem_read;          /* uc_reg_read, uc_mem_read */
     void *slow;                         /* void (*)(void *uc, struct pc_tb *cur, struct pc_tb *prev, void *user) */
     int32_t cr0_id;                     /* UC_X86_REG_CR0 */
-    uint64_t lo, hi;                    /* the batch window of the call that runs */
+    uint64_t own[8][2];                 /* [lo, hi): where the call's own code may be (CallState.own) */
+    uint32_t nown;
     uint32_t next;
     struct pc_clean_block clean[64];
 };

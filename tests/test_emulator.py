@@ -271,3 +271,33 @@ def test_code_written_into_a_buffer_and_run_is_checked():
            "push es\npush di\nmov bp, sp\nlcall [bp]\nadd sp, 4\nret")
     with pytest.raises(physcall.VerificationError, match="lgdt"):
         physcall.invoke(physcall.Routine(src, es_di=physcall.Buffer(16)))
+
+
+
+@pytest.mark.parametrize("mode, scratch, src", [
+    # writes `lgdt [0]` + `retf` at 2800:0000, a range the caller granted, then far-calls it
+    ("real16", (0x28000, 0x29000), "mov ax, 0x2800\nmov es, ax\nmov dword ptr es:[0], 0x0016010f\n"
+     "mov word ptr es:[4], 0xcb00\nlcall 0x2800:0\nret"),
+    # writes `wbinvd` + `ret` above 1 MiB, where the caller let it write, then calls it
+    ("flat32", (0x200000, 0x201000), "mov dword ptr [0x200000], 0x00c3090f\nmov eax, 0x200000\ncall eax\nret"),
+])
+def test_code_written_into_a_granted_range_and_run_is_checked(mode, scratch, src, monkeypatch):
+    """Policy.writable lets the batch write outside its window; code written there is checked like
+    code in the window (a small batch's window does not cover 28000h), by the C filter in front of
+    the check and by the Python check alone."""
+    from physcall.emulator import stubbios
+    from test_dispatch import run_both
+    policy = Policy(writable=[scratch + ("scratch",)])
+    for outcomes in run_both(lambda: Machine(stubbios.build(), policy=policy), [Routine(src, mode=mode)],
+                             monkeypatch):
+        report, word = outcomes[0][0], "lgdt" if mode == "real16" else "wbinvd"
+        assert report["verdict"] == "refused" and any(word in r for r in report["reasons"])
+
+
+def test_a_write_into_the_trampolines_block_is_refused_and_named():
+    """The block sits right below a small batch's pages: a write there is refused, naming it."""
+    import physcall
+    from physcall import abi
+    src = "mov ax, %#x\nmov es, ax\nmov byte ptr es:[0x10], 1\nret" % (abi.BLOCK_BASE >> 4)
+    with pytest.raises(physcall.VerificationError, match=r"write of 1 bytes to 0x12010 \(the trampoline"):
+        physcall.invoke(physcall.Routine(src))

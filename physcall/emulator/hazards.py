@@ -136,7 +136,7 @@ def port_in(machine, call, port, modelled):
                            % port)
     if call.port_reads == POLL_LIMIT:
         at, lin = where(machine)
-        if call.in_routine(lin) or lin in range(*call.layout.window):
+        if call.in_routine(lin) or call.in_own(lin):
             pass                                 # the routine's own loop: the exact budget decides
         else:
             waiting(machine, call, "%d port reads" % POLL_LIMIT)

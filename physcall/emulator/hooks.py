@@ -23,7 +23,7 @@ from unicorn import UC_ERR_INSN_INVALID, UC_HOOK_EDGE_GENERATED, UC_HOOK_INSN, U
 from unicorn import x86_const as X
 
 from .. import hostlib
-from ..abi import constants
+from ..abi import TRAMPOLINE_BASE, TRAMPOLINE_LIMIT, constants
 from ..resources import CSRC
 from ..regs import IF, TF
 from . import hazards
@@ -31,7 +31,7 @@ from .counter import _library
 from .cpu import Registers
 from .fastports import RECENT, FastPorts
 from .firmware import STUB_TRAP_PORT
-from ..ranges import contains
+from ..ranges import contains, merge
 from .leaves import SERVICE_CHECKS, read_only
 from .policy import DANGER_VECTORS, dangerous_interrupt, static_check
 
@@ -70,13 +70,21 @@ def _native_library():
 class CallState:
     """What the hooks know of the call that runs: where it is, what it may write, what it did."""
 
-    def __init__(self, placed, layout, report, allowed, gaps):
+    def __init__(self, placed, layout, report, allowed, gaps, granted=()):
         self.placed, self.layout, self.report = placed, layout, report
         self.allowed, self.gaps = allowed, gaps
+        # Where code that is not the firmware's may run: the batch window, and the ranges the caller
+        # let the batch write (code may be written there at run time).  Blocks there are checked for
+        # privileged instructions, and a loop there is the routine's own, not a firmware wait.
+        self.own = merge([tuple(layout.window)] + [(lo, hi) for lo, hi in granted])
         self.last_ax = {}               # vector -> AX of its latest dispatch, for unknown leaves
         self.recent_ports = deque(maxlen=RECENT)   # (port, modelled) of the latest reads: what a loop polls
         self.port_reads, self.unknown_ports = 0, set()
         self.stopped = None             # the reason we stopped the emulation ourselves
+
+    def in_own(self, linear):
+        """True when ``linear`` lies where the batch's own code may be (``own``)."""
+        return any(lo <= linear < hi for lo, hi in self.own)
 
     def in_routine(self, linear):
         """True when ``linear`` lies in the user's own routine (not the firmware, not the thunk)."""
@@ -127,7 +135,11 @@ class Dispatcher:
         if self.fast_ports is not None and call is not None:
             self.fast_ports.arm(call)
         if self._edges is not None and call is not None:
-            self._edges.lo, self._edges.hi = call.layout.window
+            e = self._edges
+            own = call.own if len(call.own) <= len(e.own) else [(0, 1 << 64)]   # else all to Python
+            e.nown = len(own)
+            for i, (lo, hi) in enumerate(own):
+                e.own[i][0], e.own[i][1] = lo, min(hi, (1 << 64) - 1)
 
     def install(self):
         """The hooks that stay for the machine's life; the per-call ones are the machine's to add."""
@@ -339,17 +351,16 @@ class Dispatcher:
         hazards.port_out(self.machine, call, port, value)
 
     def on_edge(self, uc, cur, prev, data):
-        """Unicorn chained two translated blocks: check those that lie in the batch window for
-        privileged instructions.  This sees what really runs, which a front-to-back read of the
+        """Unicorn chained two translated blocks: check those that lie where the batch's own code may
+        be (the batch window, the caller's writable ranges: CallState.own) for privileged instructions.  This sees what really runs, which a front-to-back read of the
         routine's bytes does not (overlapping instructions, code written into a buffer at run time).
         The check may come after the block ran in the emulator: harmless, only the verdict counts."""
         call = self.call
         if call is None or call.stopped:
             return
-        lo, hi = call.layout.window
         mode = None
         for tb in (prev, cur):
-            if tb.size and lo <= tb.pc < hi:
+            if tb.size and call.in_own(tb.pc):
                 mode = mode or ("flat32" if self._cr0.read()["cr0"] & 1 else "real16")
                 self._check_block(call, tb.pc, tb.size, mode)
 
@@ -390,6 +401,8 @@ class Dispatcher:
         lo, hi = call.layout.window
         if lo <= address < hi:
             return "the batch window (none of this call's stack, code or buffers)"
+        if TRAMPOLINE_BASE <= address < TRAMPOLINE_LIMIT:
+            return "the trampoline: its code, data and batch block"
         return self.machine.firmware.owners.owner(address)
 
     def on_ret(self, uc, address, size, data):
@@ -430,7 +443,7 @@ class Dispatcher:
             report.refuse("hlt at %#07x%s: a routine must not halt the CPU"
                           % (lin - 1, self._in_what(call, lin - 1)))
             report.finish(False, "halted")
-        elif not call.in_routine(lin) and not contains([call.layout.window], lin, 1):
+        elif not call.in_routine(lin) and not call.in_own(lin):
             hazards.waiting(self.machine, call)          # a firmware loop: say what it waits on, not refuse
             report.instructions = self.machine.budget
         else:

@@ -349,7 +349,8 @@ class Machine:
         allowed = allowed_ranges(placed, layout, self.firmware, self.policy)
         # a device's registers are no RAM to refuse: touching them is a hazard (hazards.mmio)
         allowed = merge(allowed + [(lo, hi) for lo, hi, _ in self.firmware.owners.device_ranges()])
-        call = self.hooks.call = CallState(placed, layout, report, allowed, gaps)
+        call = self.hooks.call = CallState(placed, layout, report, allowed, gaps,
+                                           [(lo, hi) for lo, hi, _ in self.policy.writable])
         if placed.routine and self._static_refusal(placed, report):
             return _outcome(placed, placed.regs, self._buffers(placed), report, NOT_RUN)
         self._install_write_hooks(allowed)
