@@ -12,8 +12,8 @@
 _Static_assert(sizeof(struct pc_call) == 128, "pc_call is 128 bytes: the trampoline shifts by 7");
 _Static_assert(sizeof(struct pc_buffer) == 16, "pc_buffer is 16 bytes: the trampoline shifts by 4");
 _Static_assert(sizeof(struct pc_irq_state) == 112, "pc_irq_state is 112 bytes");
-_Static_assert(sizeof(struct pc_block) < PC_TRAMPOLINE_LIMIT - PC_TRAMPOLINE_BASE - 0x2000,
-               "the block must leave room for the trampoline's code in its 64 KiB");
+_Static_assert(PC_BLOCK_BASE + sizeof(struct pc_block) <= PC_TRAMPOLINE_LIMIT,
+               "the block at PC_BLOCK_BASE must end inside the trampoline's 64 KiB (real-mode CS reach)");
 
 void asm_offsets(void)
 {

@@ -5,14 +5,16 @@
  * Physical memory of one image (see docs/DESIGN.md, "The kexec-jump contract"):
  *
  *   0x00000-0x0ffff  page 0 (IVT, BDA), conventional memory: never a segment
- *   0x10000-0x1ffff  trampoline: code, GDT, stacks; the batch block (struct pc_block) at PC_BLOCK_BASE
- *   0x20000-0x87fff  the batch: thunks, routines, buffers, stacks (physcall/layout.py)
- *
- * A batch of n calls uses calls[0..n) of the block, which comes last in it: a small batch's code,
- * buffers and stack go in the whole pages after calls[n-1] instead of the batch window, so it adds no
- * page to the image (the kernel swaps every page of an image in and out on every jump).
+ *   0x10000-0x11fff  trampoline: code, GDT, stacks, the current call
+ *   0x12000-0x1bfff  the batch block (struct pc_block) at PC_BLOCK_BASE; a small batch's code,
+ *                    buffers and stack in the whole pages after its used call slots (below)
+ *   0x20000-0x87fff  else the batch: thunks, routines, buffers, stacks (physcall/layout.py)
  *   0x88000-0x8efff  identity page tables 0-4 GiB, 2 MiB pages (PML5, PML4, PDPT, 4 PDs)
  *   0x8f000-...      left alone: the EBDA sits below 0xa0000 (BDA word at 0x40e)
+ *
+ * A batch of n calls uses calls[0..n) of the block, which comes last in it: a batch that fits the
+ * whole pages after calls[n-1] (8 pages for up to 13 calls) goes there instead of the batch window,
+ * so it adds no page to the image (the kernel swaps every page of an image in and out on every jump).
  *
  * The real-mode part of the trampoline runs with CS = TRAMPOLINE_BASE >> 4, so everything it
  * touches (code, the current-call scratch record, its stack) lies in the first 64 KiB.

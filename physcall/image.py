@@ -134,13 +134,41 @@ def batch_segments(layout):
     regions = list(layout.regions)
     stack = getattr(layout, "stack", None)
     if stack:
+        if not (len(stack) == 2 and all(type(a) is int for a in stack) and lo <= stack[0] < stack[1] <= hi):
+            raise LayoutError("stack %r is not a range inside the batch window [%#07x, %#07x): lay the batch "
+                              "out with physcall.layout.lay_out" % (tuple(stack), lo, hi))
         regions.append((stack[0], bytes(stack[1] - stack[0])))
     for at, data in regions:
         if at < lo or at + len(data) > hi:
             raise LayoutError("region at %#07x..%#07x is outside its batch window [%#07x, %#07x): "
                               "keep page 0, the EBDA and the ROMs out of the image" % (at, at + len(data), lo, hi))
         _write_pages(pages, at, data)
+    _check_calls(layout, regions)
     return _runs(pages)
+
+
+def _check_calls(layout, regions):
+    """Each call enters inside the batch's code, runs on the layout's stack and has its buffers in
+    the batch's regions: the trampoline loads these as given, and a stack or buffer a page off (a
+    hand-made or forged Layout) would land on the block's header and call slots."""
+    def inside(at, size=1):
+        return any(lo <= at and at + size <= lo + len(data) for lo, data in regions)
+    for index, placed in enumerate(layout.calls):
+        if placed.mode == "real16":
+            entry, top = (placed.cs << 4) + placed.ip, (placed.ss << 4) + placed.sp
+        else:
+            entry, top = placed.eip, placed.esp
+        if not layout.stack or top != layout.stack[1]:
+            raise LayoutError("call %d's stack top %#07x is not the top of the layout's stack (%s): "
+                              "lay the batch out with physcall.layout.lay_out"
+                              % (index, top, "%#07x..%#07x" % tuple(layout.stack) if layout.stack else "none"))
+        if not inside(entry):
+            raise LayoutError("call %d enters at %#07x, outside the batch's code: lay the batch out with "
+                              "physcall.layout.lay_out" % (index, entry))
+        for name, (at, size) in placed.buffers.items():
+            if not inside(at, size):
+                raise LayoutError("call %d's buffer %s at %#07x+%#x is outside the batch's regions: lay the "
+                                  "batch out with physcall.layout.lay_out" % (index, name, at, size))
 
 
 def _write_pages(pages, at, data):
