@@ -7,7 +7,7 @@ calls, the whole `physcall explore` survey, int 13h reads of 64 sectors (8 x AH=
 
 Prints min and median TSC cycles of reboot(LINUX_REBOOT_CMD_KEXEC) (the kexec_load is not timed) and
 the ratios the design asks for: one call within 1.25x the floor, 64 calls within 1.5x one call, the
-explore survey (one batch of two calls: ~30 BIOS services, VBE's ~90 mode queries, ~20 KiB of results)
+explore survey (one batch of two calls: ~30 BIOS services, VBE's ~90 mode queries, ~15 KiB of results)
 within 1.3x the floor; the disk batch against the floor; and the 100 ms wait's time in the image (at
 least 100 ms, at most 150).
 The jumps happen only inside the guest (it refuses without physcall.guest=1 on its command line).
