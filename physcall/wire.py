@@ -65,6 +65,9 @@ def decode_request(raw):
             "the host's request", "not a %s request" % FORMAT)
     try:
         lay = doc["layout"]
+        pairs = [lay["stack"], lay["window"]] + [[at, 0] for at, _ in lay["regions"]]
+        _expect(all(isinstance(p, list) and len(p) == 2 and all(type(v) is int for v in p) for p in pairs),
+                "the host's request", "stack, window and region addresses must be integers (pairs)")
         return Layout(regions=[(at, bytes.fromhex(data)) for at, data in lay["regions"]],
                       calls=[_placed_from_data(p) for p in lay["calls"]],
                       stack=tuple(lay["stack"]), window=tuple(lay["window"])), bool(doc.get("force"))

@@ -48,6 +48,20 @@ def test_request_is_json_with_hex_bytes():
     assert doc["layout"]["regions"][1][1] == "0102" + "00" * 22
 
 
+@pytest.mark.parametrize("spoil", [
+    lambda lay: lay.update(stack=[lay["stack"][0]]),                 # one end only
+    lambda lay: lay.update(window=[0x14000, 0x1c000 + 0.5]),          # not an integer
+    lambda lay: lay["regions"][0].__setitem__(0, float(lay["regions"][0][0])),
+])
+def test_a_request_with_malformed_addresses_is_refused(spoil):
+    """The guest decodes only integer pairs for the stack, the window and the regions' addresses: a
+    malformed request is a WireError, not a traceback halfway through building an image."""
+    doc = json.loads(wire.encode_request(lay_out(CALLS[:1])))
+    spoil(doc["layout"])
+    with pytest.raises(WireError, match="refused"):
+        wire.decode_request(json.dumps(doc).encode())
+
+
 def good_reply(calls=CALLS[:2]):
     return [Outcome(c, Regs(eax=0x27F), {n: bytes(b.size) for n, b in c.buffers.items()}, "kexec",
                     timing={"call": 100, "tsc_mhz": 2400.5}) for c in calls]
