@@ -18,7 +18,7 @@ static int in_window(const struct edge_check *e, const struct pc_tb *tb)
 {
     if (!tb->size)
         return 0;
-    for (uint32_t i = 0; i < e->nown && i < 8; i++)
+    for (uint32_t i = 0; i < e->nown && i < sizeof e->own / sizeof e->own[0]; i++)
         if (e->own[i][0] <= tb->pc && tb->pc < e->own[i][1])
             return 1;
     return 0;

@@ -76,7 +76,7 @@ class CallState:
         # Where code that is not the firmware's may run: the batch window, and the ranges the caller
         # let the batch write (code may be written there at run time).  Blocks there are checked for
         # privileged instructions, and a loop there is the routine's own, not a firmware wait.
-        self.own = merge([tuple(layout.window)] + [(lo, hi) for lo, hi in granted])
+        self.own = merge([tuple(layout.window)] + list(granted))
         self.last_ax = {}               # vector -> AX of its latest dispatch, for unknown leaves
         self.recent_ports = deque(maxlen=RECENT)   # (port, modelled) of the latest reads: what a loop polls
         self.port_reads, self.unknown_ports = 0, set()
@@ -84,7 +84,7 @@ class CallState:
 
     def in_own(self, linear):
         """True when ``linear`` lies where the batch's own code may be (``own``)."""
-        return any(lo <= linear < hi for lo, hi in self.own)
+        return contains(self.own, linear, 1)
 
     def in_routine(self, linear):
         """True when ``linear`` lies in the user's own routine (not the firmware, not the thunk)."""
@@ -352,8 +352,9 @@ class Dispatcher:
 
     def on_edge(self, uc, cur, prev, data):
         """Unicorn chained two translated blocks: check those that lie where the batch's own code may
-        be (the batch window, the caller's writable ranges: CallState.own) for privileged instructions.  This sees what really runs, which a front-to-back read of the
-        routine's bytes does not (overlapping instructions, code written into a buffer at run time).
+        be (the batch window, the caller's writable ranges: CallState.own) for privileged
+        instructions.  This sees what really runs, which a front-to-back read of the routine's bytes
+        does not (overlapping instructions, code written into a buffer at run time).
         The check may come after the block ran in the emulator: harmless, only the verdict counts."""
         call = self.call
         if call is None or call.stopped:
