@@ -154,10 +154,8 @@ def _check_calls(layout, regions):
     def inside(at, size=1):
         return any(lo <= at and at + size <= lo + len(data) for lo, data in regions)
     for index, placed in enumerate(layout.calls):
-        if placed.mode == "real16":
-            entry, top = (placed.cs << 4) + placed.ip, (placed.ss << 4) + placed.sp
-        else:
-            entry, top = placed.eip, placed.esp
+        entry = placed.entry
+        top = (placed.ss << 4) + placed.sp if placed.mode == "real16" else placed.esp
         if not layout.stack or top != layout.stack[1]:
             raise LayoutError("call %d's stack top %#07x is not the top of the layout's stack (%s): "
                               "lay the batch out with physcall.layout.lay_out"

@@ -76,8 +76,8 @@ def block_window(count):
     >>> [hex(a) for a in block_window(1)]
     ['0x14000', '0x1c000']
     """
-    up = lambda at: -(-at // PAGE) * PAGE
-    return up(BLOCK_BASE + BLOCK_CALLS_OFFSET + count * SIZEOF_CALL), up(BLOCK_BASE + SIZEOF_BLOCK)
+    return (_align_up(BLOCK_BASE + BLOCK_CALLS_OFFSET + count * SIZEOF_CALL, PAGE),
+            _align_up(BLOCK_BASE + SIZEOF_BLOCK, PAGE))
 
 
 def windows(count):
@@ -123,11 +123,15 @@ def _lay_out_in(calls, window):
     # write to a page that holds translated code takes the slow path that checks for self-modifying
     # code, and a BIOS filling a buffer beside its caller's code paid that on every byte (a 256-byte
     # VBE 4F01h ModeInfoBlock cost 15x a block on a page of its own; bench/bench_jump.py).
-    cursor.at = -(-cursor.at // PAGE) * PAGE
+    cursor.at = _align_up(cursor.at, PAGE)
     regions = [(at, code) for at, code, _, _ in codes]
     placed = [_place(index, call, code, cursor, regions, stack)
               for index, (call, code) in enumerate(zip(calls, codes))]
     return Layout(regions, placed, stack, (lo, hi))
+
+
+def _align_up(at, align):
+    return -(-at // align) * align
 
 
 class _NoRoom(LayoutError):
@@ -141,7 +145,7 @@ class _Cursor:
         self.at, self.limit = lo, limit
 
     def take(self, size, align=16, what="code"):
-        start = -(-self.at // align) * align
+        start = _align_up(self.at, align)
         if start + size > self.limit:
             raise _NoRoom("%s of %d bytes does not fit the batch window below %#07x: the batch "
                               "needs more low memory than the ABI reserves; use fewer or smaller "
