@@ -133,25 +133,24 @@ def test_a_window_the_abi_does_not_give_is_refused():
         image.build_image(Layout(lay.regions, list(lay.calls) * 100, lay.stack, lay.window))
 
 
-@pytest.mark.parametrize("change, what", [
-    (lambda p: {"esp": p.esp - 0x2000}, "stack top"),                          # a page below: the block
-    (lambda p: {"eip": abi.BLOCK_BASE}, "enters at 0x12000"),
-    (lambda p: {"buffers": {"edi": (abi.BLOCK_BASE, 16)}}, "buffer edi at 0x12000"),
-    ("stack", "stack .* is not a range"),
+def _with_call(lay, **change):
+    import dataclasses
+    return Layout(lay.regions, [dataclasses.replace(lay.calls[0], **change)], lay.stack, lay.window)
+
+
+@pytest.mark.parametrize("forge, what", [
+    (lambda lay: _with_call(lay, esp=lay.calls[0].esp - 0x2000), "stack top"),   # a page below: the block
+    (lambda lay: _with_call(lay, eip=abi.BLOCK_BASE), "enters at 0x12000"),
+    (lambda lay: _with_call(lay, buffers={"edi": (abi.BLOCK_BASE, 16)}), "buffer edi at 0x12000"),
+    (lambda lay: Layout(lay.regions, lay.calls, lay.stack[::-1], lay.window), "stack .* is not a range"),
 ])
-def test_a_forged_call_is_refused(change, what):
+def test_a_forged_call_is_refused(forge, what):
     """Entry, stack and buffers of each call must be the layout's own (a Layout from the wire is
     someone else's): a stack or buffer a page off would land on the block's header and call slots."""
-    import dataclasses
     from physcall.call import Routine
     lay = lay_out(Routine("ret", mode="flat32", edi=Buffer(16)))
-    if change == "stack":                                           # upside down
-        forged = Layout(lay.regions, lay.calls, lay.stack[::-1], lay.window)
-    else:
-        forged = Layout(lay.regions, [dataclasses.replace(lay.calls[0], **change(lay.calls[0]))], lay.stack,
-                        lay.window)
     with pytest.raises(LayoutError, match=what):
-        image.build_image(forged)
+        image.build_image(forge(lay))
 
 
 def _layout(regions):
