@@ -19,6 +19,7 @@ from typing import NamedTuple
 from . import abi, bda
 from .errors import LayoutError
 from .layout import block_window, windows
+from .ranges import paint_pages
 from .toolchain import load_trampoline
 
 PAGE = abi.PAGE_SIZE
@@ -142,7 +143,7 @@ def batch_segments(layout):
         if at < lo or at + len(data) > hi:
             raise LayoutError("region at %#07x..%#07x is outside its batch window [%#07x, %#07x): "
                               "keep page 0, the EBDA and the ROMs out of the image" % (at, at + len(data), lo, hi))
-        _write_pages(pages, at, data)
+        paint_pages(pages, at, data, PAGE)
     _check_calls(layout, regions)
     return _runs(pages)
 
@@ -167,17 +168,6 @@ def _check_calls(layout, regions):
             if not inside(at, size):
                 raise LayoutError("call %d's buffer %s at %#07x+%#x is outside the batch's regions: lay the "
                                   "batch out with physcall.layout.lay_out" % (index, name, at, size))
-
-
-def _write_pages(pages, at, data):
-    pos = 0
-    while pos < len(data):
-        page = (at + pos) & ~(PAGE - 1)
-        start = (at + pos) - page
-        n = min(PAGE - start, len(data) - pos)
-        buf = pages.setdefault(page, bytearray(PAGE))
-        buf[start:start + n] = data[pos:pos + n]
-        pos += n
 
 
 def _runs(pages):

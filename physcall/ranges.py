@@ -41,6 +41,22 @@ def contains(ranges, start, size):
     return any(lo <= start and start + size <= hi for lo, hi in ranges)
 
 
+def paint_pages(pages, at, data, page=0x1000):
+    """Copy ``data`` (its address ``at``) into ``pages``: {page address: bytearray of one page}, a
+    zeroed page added for each page it touches.
+
+    >>> pages = {}; paint_pages(pages, 0xFFE, b"abcd"); sorted(pages), bytes(pages[0x1000][:2])
+    ([0, 4096], b'cd')
+    """
+    pos = 0
+    while pos < len(data):
+        base = (at + pos) & ~(page - 1)
+        start = (at + pos) - base
+        n = min(page - start, len(data) - pos)
+        pages.setdefault(base, bytearray(page))[start:start + n] = data[pos:pos + n]
+        pos += n
+
+
 def changed(old, new, base, chunk=16):
     """Ranges where ``new`` differs from ``old``, ``base`` their address: maximal runs, in order.
 

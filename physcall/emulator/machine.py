@@ -28,7 +28,7 @@ from unicorn import x86_const as X
 
 from .. import abi
 from ..outcome import NOT_RETURNED, NOT_RUN, RETURNED, Outcome
-from ..ranges import changed, complement, merge
+from ..ranges import changed, complement, merge, paint_pages
 from ..regs import GPRS, SEGS, Regs
 from . import hazards
 from ..errors import OptionError, UsageError
@@ -168,13 +168,10 @@ class Machine:
         """The pages above the HMA that hold the firmware's high regions (ACPI, SMBIOS tables), each
         as it starts: zeros and the regions' bytes.  They stay mapped for the machine's life and are
         rewritten whole at each reset (a map and an unmap of one page cost ~50 us a batch)."""
-        pages = {}
+        painted = {}
         for phys, data in self.firmware.high:
-            for page in range(phys & ~(PAGE - 1), phys + len(data), PAGE):
-                if page >= HMA_END:
-                    image = pages.setdefault(page, bytearray(PAGE))
-                    lo, hi = max(phys, page), min(phys + len(data), page + PAGE)
-                    image[lo - page:hi - page] = data[lo - phys:hi - phys]
+            paint_pages(painted, phys, data, PAGE)
+        pages = {page: image for page, image in painted.items() if page >= HMA_END}
         for page in pages:
             self.uc.mem_map(page, PAGE)
         return {page: bytes(image) for page, image in pages.items()}
