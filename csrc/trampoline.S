@@ -68,7 +68,35 @@
 #define CMOS_INDEX		0x70
 #define CMOS_DATA		0x71
 
-/* 64-bit helpers: %rbx = &pc_block for the whole run (callee-saved, never given to a call). */
+/* 8259 initialisation (ICW1 edge + cascade + ICW4, ICW2 vector base, ICW3 wiring, ICW4 8086 mode,
+ * normal EOI), master then slave, as the kernel's init_8259A does (arch/x86/kernel/i8259.c).
+ * ICW1 clears the IMR: callers mask or set it right after. */
+.macro PIC_INIT base1, base2
+	movb	$0x11, %al
+	outb	%al, $PIC1_CMD
+	movb	$\base1, %al
+	outb	%al, $PIC1_DATA
+	movb	$0x04, %al			/* slave on IR2 */
+	outb	%al, $PIC1_DATA
+	movb	$0x01, %al
+	outb	%al, $PIC1_DATA
+	movb	$0x11, %al
+	outb	%al, $PIC2_CMD
+	movb	$\base2, %al
+	outb	%al, $PIC2_DATA
+	movb	$0x02, %al			/* slave identity 2 */
+	outb	%al, $PIC2_DATA
+	movb	$0x01, %al
+	outb	%al, $PIC2_DATA
+.endm
+
+/* Under QEMU's TCG every jump translates this code afresh (the kernel's swap rewrites its pages), and
+ * a translated block costs about as much as a hundred straight-line instructions (docs/DESIGN.md, "What
+ * a jump costs under TCG").  So the way down and up is written as few blocks as it can be: straight
+ * lines, conditional moves and set-on-condition where a branch would only pick a value, subroutines
+ * only where their blocks are reused within the jump.
+ *
+ * 64-bit: %rbx = &pc_block for the whole run (callee-saved, never given to a call). */
 
 	.section .text.entry, "ax"
 	.code64
@@ -92,66 +120,7 @@ pc_entry:
 	orq	%rdx, %rax
 	movq	%rax, HDR_tsc_entry(%rbx)
 
-	call	save_kernel_state
-	movb	$0, HDR_irq_before+IRQ_flags(%rbx)	/* the hidden copy persists across jumps */
-	movb	$0, HDR_irq_after+IRQ_flags(%rbx)
-	movl	$0, HDR_irq_calls(%rbx)
-	movl	$0, HDR_irq_eois(%rbx)
-	incl	HDR_jumps(%rbx)
-	movl	$0, HDR_done(%rbx)
-	movl	$PC_BATCH_RUNNING, HDR_status(%rbx)
-
-	/* Our GDT, and CS/DS/ES/SS/FS/GS reloaded from it (the kernel's GDTR is 0/0 here). */
-	lgdt	gdt_desc(%rip)
-	pushq	$PC_SEL_CODE64
-	leaq	1f(%rip), %rax
-	pushq	%rax
-	lretq
-1:	movl	$PC_SEL_DATA, %eax
-	movl	%eax, %ds
-	movl	%eax, %es
-	movl	%eax, %ss
-	movl	%eax, %fs
-	movl	%eax, %gs
-
-	call	run_calls
-
-	/* Results: calls[0..count) after the header, then the header itself (tsc_exit as late as we can). */
-	cmpl	$PC_BATCH_RUNNING, HDR_status(%rbx)
-	jne	2f
-	movl	$PC_BATCH_DONE, HDR_status(%rbx)
-2:	leaq	BLK_calls(%rbx), %rsi
-	movl	$PC_SIZEOF_HEADER, %edx
-	movl	HDR_count(%rbx), %ecx
-	shlq	$7, %rcx			/* sizeof(struct pc_call) == 128, asserted in asm-offsets.c */
-	call	mbox_write
-	rdtsc
-	shlq	$32, %rdx
-	orq	%rdx, %rax
-	movq	%rax, HDR_tsc_exit(%rbx)
-	movq	%rbx, %rsi
-	xorl	%edx, %edx
-	movl	$PC_SIZEOF_HEADER, %ecx
-	call	mbox_write
-
-	call	restore_kernel_state
-	popq	%r15
-	popq	%r14
-	popq	%r13
-	popq	%r12
-	popq	%rbp
-	popq	%rbx
-	movq	saved_rsp(%rip), %rsp
-	pushq	saved_rflags(%rip)
-	popfq
-	/* The safe re-entry sequence (docs/DESIGN.md): return address out, %rsp on a slot in the image
-	 * holding the next entry point, jump back. */
-	popq	%rax
-	leaq	next_entry(%rip), %rsp
-	jmp	*%rax
-
-/* Save what the way down destroys: control registers, EFER, segment bases, descriptor tables. */
-save_kernel_state:
+	/* Save what the way down destroys: control registers, EFER, segment bases, descriptor tables. */
 	movq	saved_rflags(%rip), %rax
 	movq	%rax, HDR_entry_rflags(%rbx)
 	movq	saved_rsp(%rip), %rax
@@ -192,15 +161,141 @@ save_kernel_state:
 	movq	saved_cr4(%rip), %rdx
 	andl	$CR4_LA57, %edx
 	movl	$(PC_PAGETABLE_BASE + PC_PAGE_SIZE), %eax
-	jz	1f
-	movl	$PC_PAGETABLE_BASE, %eax
-1:	movl	%eax, climb_cr3(%rip)
+	movl	$PC_PAGETABLE_BASE, %ecx
+	testl	%edx, %edx
+	cmovnzl	%ecx, %eax
+	movl	%eax, climb_cr3(%rip)
 	orl	$CR4_PAE, %edx
 	movl	%edx, climb_cr4(%rip)
-	ret
 
-/* Back to the kernel's state; the segment caches keep our flat 0x10/0x18 (same as the kernel's). */
-restore_kernel_state:
+	movb	$0, HDR_irq_before+IRQ_flags(%rbx)	/* the hidden copy persists across jumps */
+	movb	$0, HDR_irq_after+IRQ_flags(%rbx)
+	movl	$0, HDR_irq_calls(%rbx)
+	movl	$0, HDR_irq_eois(%rbx)
+	incl	HDR_jumps(%rbx)
+	movl	$0, HDR_done(%rbx)
+	movl	$PC_BATCH_RUNNING, HDR_status(%rbx)
+
+	/* Our GDT, and DS/ES/SS/FS/GS reloaded from it (the kernel's GDTR is 0/0 here).  CS keeps the
+	 * kernel's flat 64-bit code, selector 10h as ours: the first far jump loads ours. */
+	lgdt	gdt_desc(%rip)
+	movl	$PC_SEL_DATA, %eax
+	movl	%eax, %ds
+	movl	%eax, %es
+	movl	%eax, %fs
+	movl	%eax, %gs
+	movl	%eax, %ss
+
+	/* For each call: copy it to `cur`, run it below, copy it back, copy its buffers to the mailbox.
+	 * %r12d = index, %r13 = &calls[index], %r14d = min(count, PC_MAX_CALLS). */
+	movl	HDR_count(%rbx), %r14d
+	movl	$PC_MAX_CALLS, %eax
+	cmpl	%eax, %r14d
+	cmoval	%eax, %r14d
+	xorl	%r12d, %r12d
+	leaq	BLK_calls(%rbx), %r13
+next_call:
+	cmpl	%r14d, %r12d
+	jae	calls_done
+	movl	CALL_mode(%r13), %eax
+	decl	%eax				/* PC_MODE_REAL16 - 1 = 0, PC_MODE_FLAT32 - 1 = 1 */
+	cmpl	$1, %eax
+	jbe	1f
+	movl	$PC_CALL_SKIPPED, CALL_status(%r13)
+	jmp	2f
+	/* `cur` gets the call's first 64 bytes (mode, entry, stack, registers in), and gives back its
+	 * last 64 (registers out, TSCs): one line of moves, no loop to translate. */
+1:	movq	0(%r13), %rax
+	movq	%rax, cur+0(%rip)
+	movq	8(%r13), %rax
+	movq	%rax, cur+8(%rip)
+	movq	16(%r13), %rax
+	movq	%rax, cur+16(%rip)
+	movq	24(%r13), %rax
+	movq	%rax, cur+24(%rip)
+	movq	32(%r13), %rax
+	movq	%rax, cur+32(%rip)
+	movq	40(%r13), %rax
+	movq	%rax, cur+40(%rip)
+	movq	48(%r13), %rax
+	movq	%rax, cur+48(%rip)
+	movq	56(%r13), %rax
+	movq	%rax, cur+56(%rip)
+	andl	$PC_EFLAGS_MASK, cur+CALL_in_eflags(%rip)
+	orl	$PC_EFLAGS_FIXED, cur+CALL_in_eflags(%rip)
+	/* irq_more: the next call runs in real mode too, so the BIOS's interrupt environment stays up
+	 * across both (set up and given back once per run of real16 calls, not once per call).  Reading
+	 * calls[index + 1] when index + 1 == PC_MAX_CALLS reads the byte after the block: harmless. */
+	leal	1(%r12d), %eax
+	xorl	%ecx, %ecx
+	cmpl	%r14d, %eax
+	setb	%cl
+	xorl	%edx, %edx
+	cmpl	$PC_MODE_REAL16, PC_SIZEOF_CALL+CALL_mode(%r13)
+	sete	%dl
+	andl	%edx, %ecx
+	movl	%ecx, irq_more(%rip)
+
+	/* Run `cur` below long mode and come back to ascended, on the kernel's page tables.  The call
+	 * loads every 32-bit register, and leaving 64-bit mode leaves R8-R15 and the upper halves
+	 * undefined (SDM vol. 3, 9.8.5): what the 64-bit code keeps in registers goes on the stack. */
+	pushq	%rbx
+	pushq	%rbp
+	pushq	%r12
+	pushq	%r13
+	pushq	%r14
+	pushq	%r15
+	movq	%rsp, long_rsp(%rip)
+	pushq	$PC_SEL_CODE32
+	pushq	$down32
+	lretq
+ascended:
+	movq	cur+64(%rip), %rax
+	movq	%rax, 64(%r13)
+	movq	cur+72(%rip), %rax
+	movq	%rax, 72(%r13)
+	movq	cur+80(%rip), %rax
+	movq	%rax, 80(%r13)
+	movq	cur+88(%rip), %rax
+	movq	%rax, 88(%r13)
+	movq	cur+96(%rip), %rax
+	movq	%rax, 96(%r13)
+	movq	cur+104(%rip), %rax
+	movq	%rax, 104(%r13)
+	movq	cur+112(%rip), %rax
+	movq	%rax, 112(%r13)
+	movq	cur+120(%rip), %rax
+	movq	%rax, 120(%r13)
+	movl	$PC_CALL_RETURNED, CALL_status(%r13)
+	incl	HDR_done(%rbx)
+2:	movl	%r12d, %edi
+	call	copy_buffers
+	incl	%r12d
+	addq	$PC_SIZEOF_CALL, %r13
+	jmp	next_call
+
+calls_done:
+	/* Results: calls[0..count) after the header, then the header itself (tsc_exit as late as we can). */
+	movl	HDR_status(%rbx), %eax
+	movl	$PC_BATCH_DONE, %ecx
+	cmpl	$PC_BATCH_RUNNING, %eax
+	cmovel	%ecx, %eax
+	movl	%eax, HDR_status(%rbx)
+	leaq	BLK_calls(%rbx), %rsi
+	movl	$PC_SIZEOF_HEADER, %edx
+	movl	HDR_count(%rbx), %ecx
+	shlq	$7, %rcx			/* sizeof(struct pc_call) == 128, asserted in asm-offsets.c */
+	call	mbox_write
+	rdtsc
+	shlq	$32, %rdx
+	orq	%rdx, %rax
+	movq	%rax, HDR_tsc_exit(%rbx)
+	movq	%rbx, %rsi
+	xorl	%edx, %edx
+	movl	$PC_SIZEOF_HEADER, %ecx
+	call	mbox_write
+
+	/* Back to the kernel's state; the segment caches keep our flat 0x10/0x18 (same as the kernel's). */
 	movl	$MSR_FS_BASE, %ecx
 	movl	saved_fs_base(%rip), %eax
 	movl	saved_fs_base+4(%rip), %edx
@@ -221,53 +316,21 @@ restore_kernel_state:
 	movq	%rax, %cr4
 	movq	saved_cr0(%rip), %rax
 	movq	%rax, %cr0
-	ret
 
-/* For each call: copy it to `cur`, run it below, copy it back, copy its buffers to the mailbox. */
-run_calls:
-	xorl	%r12d, %r12d			/* call index */
-	leaq	BLK_calls(%rbx), %r13		/* &calls[index] */
-1:	cmpl	HDR_count(%rbx), %r12d
-	jae	4f
-	cmpl	$PC_MAX_CALLS, %r12d
-	jae	4f
-	movl	CALL_mode(%r13), %eax
-	cmpl	$PC_MODE_REAL16, %eax
-	je	2f
-	cmpl	$PC_MODE_FLAT32, %eax
-	je	2f
-	movl	$PC_CALL_SKIPPED, CALL_status(%r13)
-	jmp	3f
-2:	leaq	cur(%rip), %rdi
-	movq	%r13, %rsi
-	movl	$(PC_SIZEOF_CALL / 8), %ecx
-	rep movsq
-	andl	$PC_EFLAGS_MASK, cur+CALL_in_eflags(%rip)
-	orl	$PC_EFLAGS_FIXED, cur+CALL_in_eflags(%rip)
-	/* irq_more: the next call runs in real mode too, so the BIOS's interrupt environment stays up
-	 * across both (set up and given back once per run of real16 calls, not once per call). */
-	movl	$0, irq_more(%rip)
-	leal	1(%r12d), %eax
-	cmpl	HDR_count(%rbx), %eax
-	jae	5f
-	cmpl	$PC_MAX_CALLS, %eax
-	jae	5f
-	cmpl	$PC_MODE_REAL16, PC_SIZEOF_CALL+CALL_mode(%r13)
-	jne	5f
-	movl	$1, irq_more(%rip)
-5:	call	descend
-	movq	%r13, %rdi
-	leaq	cur(%rip), %rsi
-	movl	$(PC_SIZEOF_CALL / 8), %ecx
-	rep movsq
-	movl	$PC_CALL_RETURNED, CALL_status(%r13)
-	incl	HDR_done(%rbx)
-3:	movl	%r12d, %edi
-	call	copy_buffers
-	incl	%r12d
-	addq	$PC_SIZEOF_CALL, %r13
-	jmp	1b
-4:	ret
+	popq	%r15
+	popq	%r14
+	popq	%r13
+	popq	%r12
+	popq	%rbp
+	popq	%rbx
+	movq	saved_rsp(%rip), %rsp
+	pushq	saved_rflags(%rip)
+	popfq
+	/* The safe re-entry sequence (docs/DESIGN.md): return address out, %rsp on a slot in the image
+	 * holding the next entry point, jump back. */
+	popq	%rax
+	leaq	next_entry(%rip), %rsp
+	jmp	*%rax
 
 /* copy_buffers(%edi = call index): every buffer owned by that call goes to its mailbox offset. */
 copy_buffers:
@@ -332,21 +395,6 @@ mbox_write:
 3:	movl	$PC_BATCH_MAILBOX_FULL, HDR_status(%rbx)
 	ret
 
-/* descend: run `cur` below long mode and come back here, on the kernel's page tables.  The call
- * loads every 32-bit register, and leaving 64-bit mode leaves R8-R15 and the upper halves undefined
- * (SDM vol. 3, 9.8.5): what the 64-bit code keeps in registers goes on the stack first. */
-descend:
-	pushq	%rbx
-	pushq	%rbp
-	pushq	%r12
-	pushq	%r13
-	pushq	%r14
-	pushq	%r15
-	movq	%rsp, long_rsp(%rip)
-	pushq	$PC_SEL_CODE32
-	pushq	$down32
-	lretq
-
 	.code32
 down32:
 	/* Compatibility mode, CS = flat 32-bit code.  Paging off leaves long mode (LMA=0). */
@@ -363,9 +411,59 @@ down32:
 	je	flat32_call
 	incl	pc_block+HDR_irq_calls
 	cmpl	$0, irq_active			/* still up from the previous real16 call */
-	jne	1f
-	call	irq_enter			/* paging off: the local APIC's MMIO is reachable */
-1:	ljmpl	$PC_SEL_CODE16, $RM(pm16)
+	jne	to_pm16
+
+	/* irq_enter (paging off: the local APIC's MMIO is reachable): save the kernel's interrupt
+	 * controllers, then give the firmware the PC's.  The first snapshot of a jump goes straight into
+	 * hdr.irq_before; a later one (real16 calls after a flat32 call) into irq_saved.  irq_kernel
+	 * points at whichever holds the controllers to give back. */
+	movl	$(pc_block+HDR_irq_before), %edi
+	movl	$irq_saved, %eax
+	testb	$PC_IRQ_VALID, pc_block+HDR_irq_before+IRQ_flags
+	cmovnzl	%eax, %edi
+	movl	%edi, irq_kernel
+	call	irq_snapshot
+	cmpl	$0, apic_mode
+	je	2f
+	/* Hold every fixed vector: pending kernel interrupts stay in IRR.  ExtINT ignores the TPR. */
+	movl	$APIC_TPR, %ecx
+	movl	$PC_LAPIC_TPR_HOLD, %eax
+	call	apic_write			/* clobbers %edx only */
+	testl	$APIC_SPIV_ENABLED, IRQ_spiv(%edi)
+	jnz	2f
+	/* Software-disabled (every LVT masked): the 8259 could not reach the CPU.  Virtual wire for the
+	 * call, as a BIOS sets it up: spurious vector 0Fh, LINT0 ExtINT, LINT1 NMI. */
+	orb	$PC_IRQ_LAPIC_FORCED, IRQ_flags(%edi)
+	movl	IRQ_spiv(%edi), %eax
+	andl	$~0xff, %eax
+	orl	$(APIC_SPIV_ENABLED | 0x0f), %eax
+	movl	$APIC_SPIV, %ecx
+	call	apic_write
+	movl	$APIC_DM_EXTINT, %eax
+	movl	$APIC_LVT0, %ecx
+	call	apic_write
+	movl	$APIC_DM_NMI, %eax
+	movl	$APIC_LVT1, %ecx
+	call	apic_write
+2:	movb	$0xff, %al
+	outb	%al, $PIC1_DATA
+	outb	%al, $PIC2_DATA
+	PIC_INIT PC_BIOS_PIC1_BASE, PC_BIOS_PIC2_BASE
+	movb	$0xff, %al
+	outb	%al, $PIC1_DATA
+	outb	%al, $PIC2_DATA
+	movb	$PC_PIT_BIOS_MODE, %al		/* 18.2 Hz: the BDA tick count and BIOS timeouts advance */
+	outb	%al, $PIT_MODE
+	xorl	%eax, %eax
+	outb	%al, $PIT_CH0
+	outb	%al, $PIT_CH0
+	movb	$PC_BIOS_IMR1, %al
+	outb	%al, $PIC1_DATA
+	movb	$PC_BIOS_IMR2, %al
+	outb	%al, $PIC2_DATA
+	movl	$1, irq_active
+to_pm16:
+	ljmpl	$PC_SEL_CODE16, $RM(pm16)
 
 /* Flat 32-bit, paging off: near call to eip on the call's stack; no IDT (a fault resets). */
 flat32_call:
@@ -429,15 +527,13 @@ pm16:
 	ljmpw	$RM_CS, $RM(rm16)
 
 rm16:
-	/* Real mode.  Everything below goes through %cs: the call loads every other segment. */
-	movw	%cs, %ax
-	movw	%ax, %ss
-	movw	$RM(stack16_top), %sp
+	/* Real mode.  Everything below goes through %cs: the call loads every other segment.  Its stack
+	 * first, so that nothing (an NMI) can push through the 16-bit data segment on the way down. */
+	lssw	%cs:RM(cur+CALL_sp), %sp
 	lidtl	%cs:RM(ivt_desc)
 	rdtsc
 	movl	%eax, %cs:RM(cur+CALL_tsc_entry)
 	movl	%edx, %cs:RM(cur+CALL_tsc_entry+4)
-	lssw	%cs:RM(cur+CALL_sp), %sp
 	pushl	%cs:RM(cur+CALL_in_eflags)
 	movl	%cs:RM(cur+CALL_in_eax), %eax
 	movl	%cs:RM(cur+CALL_in_ebx), %ebx
@@ -492,12 +588,115 @@ up32:
 	movl	%eax, %gs
 	movl	%eax, %ss
 	movl	long_rsp, %esp			/* the call left %esp on its own stack */
-	cmpl	$0, irq_active
-	je	1f
-	cmpl	$0, irq_more
-	jne	1f
-	call	irq_leave
-1:	movl	climb_cr4, %eax
+	movl	irq_more, %eax			/* both 0 or 1 */
+	xorl	$1, %eax
+	testl	irq_active, %eax
+	jz	climb
+
+	/* irq_leave: give the kernel back the controllers it had (irq_kernel); record them in
+	 * hdr.irq_after. */
+	movl	$0, irq_active
+	movb	$0xff, %al
+	outb	%al, $PIC1_DATA
+	outb	%al, $PIC2_DATA
+	/* An IRQ still in service (a handler the call left without its EOI): acknowledge it, slave
+	 * first.  Both in-service registers are read first, so that the usual case is one test. */
+	movb	$0x0b, %al
+	outb	%al, $PIC2_CMD
+	outb	%al, $PIC1_CMD
+	inb	$PIC2_CMD, %al
+	movb	%al, %ah
+	inb	$PIC1_CMD, %al
+	testw	%ax, %ax
+	jz	4f
+	movl	$8, %ecx
+1:	movb	$0x0b, %al
+	outb	%al, $PIC2_CMD
+	inb	$PIC2_CMD, %al
+	testb	%al, %al
+	jz	2f
+	movb	$0x20, %al			/* non-specific EOI */
+	outb	%al, $PIC2_CMD
+	incl	pc_block+HDR_irq_eois
+	loop	1b
+2:	movl	$8, %ecx
+3:	movb	$0x0b, %al
+	outb	%al, $PIC1_CMD
+	inb	$PIC1_CMD, %al
+	testb	%al, %al
+	jz	4f
+	movb	$0x20, %al
+	outb	%al, $PIC1_CMD
+	incl	pc_block+HDR_irq_eois
+	loop	3b
+4:	/* PIT channel 0 back to its mode (the read-back status holds RW, mode and BCD in its low 6 bits;
+	 * with no access mode, no 8254 read-back: lobyte/hibyte, mode 0); the count is 65536, as the
+	 * kernel's clockevent shutdown leaves it, and the kernel's timekeeping_resume reprograms a PIT
+	 * it uses. */
+	movl	irq_kernel, %esi
+	movzbl	IRQ_pit_status(%esi), %eax
+	andl	$0x3f, %eax
+	movl	$0x30, %ecx
+	testl	$0x30, %eax
+	cmovzl	%ecx, %eax
+	outb	%al, $PIT_MODE
+	xorl	%eax, %eax
+	outb	%al, $PIT_CH0
+	outb	%al, $PIT_CH0
+	/* RTC register B as it was (int 15h AH=86h turns the periodic interrupt on and off itself). */
+	movb	$0x0b, %al
+	outb	%al, $CMOS_INDEX
+	movb	IRQ_cmos_b(%esi), %al
+	outb	%al, $CMOS_DATA
+	PIC_INIT PC_KERNEL_PIC1_BASE, PC_KERNEL_PIC2_BASE
+	movw	$PIC_ELCR, %dx
+	movb	IRQ_elcr(%esi), %al
+	outb	%al, %dx
+	incw	%dx
+	movb	IRQ_elcr+1(%esi), %al
+	outb	%al, %dx
+	movb	IRQ_pic_imr(%esi), %al
+	outb	%al, $PIC1_DATA
+	movb	IRQ_pic_imr+1(%esi), %al
+	outb	%al, $PIC2_DATA
+	cmpl	$0, apic_mode
+	je	7f
+	testb	$PC_IRQ_LAPIC_FORCED, IRQ_flags(%esi)
+	jz	5f
+	movl	IRQ_lvt0(%esi), %eax
+	movl	$APIC_LVT0, %ecx
+	call	apic_write
+	movl	IRQ_lvt1(%esi), %eax
+	movl	$APIC_LVT1, %ecx
+	call	apic_write
+	movl	IRQ_spiv(%esi), %eax
+	movl	$APIC_SPIV, %ecx
+	call	apic_write
+5:	movl	IRQ_tpr(%esi), %eax
+	movl	$APIC_TPR, %ecx
+	call	apic_write
+7:	movl	$(pc_block+HDR_irq_after), %edi
+	call	irq_snapshot
+	/* A fixed vector taken while the call ran went through the IVT, whose handler has no idea of the
+	 * local APIC: EOI the highest in-service vector while it is one that was not in service before
+	 * (the TPR is the kernel's again, but IF=0 here: nothing is delivered until the kernel's sti).
+	 * The snapshot just taken says whether there is one; without a local APIC both are zero. */
+	movl	irq_kernel, %esi
+	xorl	%edx, %edx
+	movl	$7, %ecx
+6:	movl	IRQ_isr(%esi,%ecx,4), %eax
+	notl	%eax
+	andl	pc_block+HDR_irq_after+IRQ_isr(,%ecx,4), %eax
+	orl	%eax, %edx
+	decl	%ecx
+	jns	6b
+	testl	%edx, %edx
+	jz	climb
+	call	irq_eoi_new
+	movl	$(pc_block+HDR_irq_after), %edi
+	call	irq_snapshot
+
+climb:	movl	climb_cr4, %eax
 	movl	%eax, %cr4
 	movl	climb_cr3, %eax
 	movl	%eax, %cr3
@@ -522,12 +721,12 @@ up64:
 	popq	%r12
 	popq	%rbp
 	popq	%rbx
-	ret
+	jmp	ascended
 
 /* ---- The interrupt environment (32-bit protected mode, paging off, IF=0) -------------------- */
 	.code32
 
-/* apic_read(%ecx = x2APIC MSR number) -> %eax; apic_write(%ecx, %eax).  Clobber %edx. */
+/* apic_read(%ecx = x2APIC MSR number) -> %eax; apic_write(%ecx, %eax).  Clobber %edx only. */
 apic_read:
 	cmpl	$2, apic_mode
 	je	1f
@@ -551,77 +750,71 @@ apic_write:
 	wrmsr
 	ret
 
-/* 8259 initialisation (ICW1 edge + cascade + ICW4, ICW2 vector base, ICW3 wiring, ICW4 8086 mode,
- * normal EOI), master then slave, as the kernel's init_8259A does (arch/x86/kernel/i8259.c).
- * ICW1 clears the IMR: callers mask or set it right after. */
-.macro PIC_INIT base1, base2
-	movb	$0x11, %al
-	outb	%al, $PIC1_CMD
-	movb	$\base1, %al
-	outb	%al, $PIC1_DATA
-	movb	$0x04, %al			/* slave on IR2 */
-	outb	%al, $PIC1_DATA
-	movb	$0x01, %al
-	outb	%al, $PIC1_DATA
-	movb	$0x11, %al
-	outb	%al, $PIC2_CMD
-	movb	$\base2, %al
-	outb	%al, $PIC2_DATA
-	movb	$0x02, %al			/* slave identity 2 */
-	outb	%al, $PIC2_DATA
-	movb	$0x01, %al
-	outb	%al, $PIC2_DATA
-.endm
 
 /* irq_snapshot(%edi = struct pc_irq_state *): the controllers as they are now.  Sets apic_mode and
- * apic_mmio.  The 8259s' read select is left on IRR, their default (the kernel selects before it reads). */
+ * apic_mmio.  The 8259s' read select is left on IRR, their default (the kernel selects before it reads).
+ * Clobbers %eax %ecx %edx %esi. */
 irq_snapshot:
 	pushl	%ebx
-	pushl	%edi
 	xorl	%eax, %eax
-	movl	$(PC_SIZEOF_IRQ_STATE / 4), %ecx
-	rep stosl
-	popl	%edi
-	movl	$0, apic_mode
+	movl	%eax, apic_mode
+	movb	%al, IRQ_flags(%edi)
 	movl	$1, %eax
 	cpuid
 	testl	$(1 << 9), %edx			/* CPUID.01h:EDX.APIC */
-	jz	3f
+	jz	5f
 	movl	$MSR_APIC_BASE, %ecx
 	rdmsr
 	movl	%eax, IRQ_apic_base(%edi)
 	movl	%edx, IRQ_apic_base+4(%edi)
-	testl	$APIC_BASE_EN, %eax
-	jz	3f
-	movl	$2, apic_mode
-	orb	$(PC_IRQ_LAPIC | PC_IRQ_X2APIC), IRQ_flags(%edi)
-	testl	$APIC_BASE_EXTD, %eax
-	jnz	1f
-	andb	$~PC_IRQ_X2APIC, IRQ_flags(%edi)
-	movl	$0, apic_mode
-	testl	%edx, %edx			/* xAPIC registers above 4 GiB: out of reach here */
-	jnz	3f
+	/* apic_mode and the flags, looked up by EN, EXTD and whether the base is above 4 GiB (an xAPIC
+	 * there is out of reach here; an x2APIC's registers are MSRs wherever its base is). */
+	movl	%eax, %ecx
+	shrl	$10, %ecx
+	andl	$3, %ecx			/* EN << 1 | EXTD */
+	testl	%edx, %edx
+	setnz	%dl
+	movzbl	%dl, %edx
+	leal	(%ecx,%edx,4), %ecx
+	movzbl	apic_mode_of(%ecx), %ebx
+	movl	%ebx, apic_mode
+	movb	apic_flags_of(%ecx), %cl
+	orb	%cl, IRQ_flags(%edi)
 	andl	$0xfffff000, %eax
 	movl	%eax, apic_mmio
-	movl	$1, apic_mode
-1:	movl	$apic_regs, %ebx
-4:	movzwl	(%ebx), %ecx
-	call	apic_read
-	movzwl	2(%ebx), %edx
+	movl	$apic_regs, %esi
+	cmpl	$1, %ebx
+	jb	6f
+	je	4f
+	/* x2APIC: the registers are MSRs */
+1:	movzwl	(%esi), %ecx
+	rdmsr
+	movzwl	2(%esi), %edx
 	movl	%eax, (%edi,%edx)
-	addl	$4, %ebx
-	cmpl	$apic_regs_end, %ebx
-	jb	4b
-	xorl	%ebx, %ebx
-2:	leal	APIC_ISR(%ebx), %ecx
-	call	apic_read
-	movl	%eax, IRQ_isr(%edi,%ebx,4)
-	leal	APIC_IRR(%ebx), %ecx
-	call	apic_read
-	movl	%eax, IRQ_irr(%edi,%ebx,4)
-	incl	%ebx
-	cmpl	$8, %ebx
+	addl	$4, %esi
+	cmpl	$apic_regs_end, %esi
+	jb	1b
+	jmp	3f
+	/* xAPIC: the same registers in the MMIO page, (msr - 0x800) << 4 */
+4:	movl	apic_mmio, %ebx
+2:	movzwl	(%esi), %ecx
+	shll	$4, %ecx
+	movl	-0x8000(%ebx,%ecx), %eax
+	movzwl	2(%esi), %edx
+	movl	%eax, (%edi,%edx)
+	addl	$4, %esi
+	cmpl	$apic_regs_end, %esi
 	jb	2b
+	jmp	3f
+	/* No local APIC, or one out of reach: its registers read as zero (apic_base stays as read). */
+5:	movl	$0, IRQ_apic_base(%edi)
+	movl	$0, IRQ_apic_base+4(%edi)
+6:	pushl	%edi
+	addl	$IRQ_tpr, %edi
+	xorl	%eax, %eax
+	movl	$((IRQ_irr + 32 - IRQ_tpr) / 4), %ecx
+	rep stosl
+	popl	%edi
 3:	inb	$PIC1_DATA, %al
 	movb	%al, IRQ_pic_imr(%edi)
 	inb	$PIC2_DATA, %al
@@ -658,7 +851,13 @@ irq_snapshot:
 	popl	%ebx
 	ret
 
-/* The local APIC registers a snapshot keeps besides ISR/IRR: x2APIC MSR number, pc_irq_state offset. */
+/* By IA32_APIC_BASE's EN << 1 | EXTD, plus 4 when the base is above 4 GiB. */
+apic_mode_of:
+	.byte	0, 0, 1, 2, 0, 0, 0, 2
+apic_flags_of:
+	.byte	0, 0, PC_IRQ_LAPIC, PC_IRQ_LAPIC | PC_IRQ_X2APIC, 0, 0, PC_IRQ_LAPIC, PC_IRQ_LAPIC | PC_IRQ_X2APIC
+
+/* The local APIC registers a snapshot keeps: x2APIC MSR number, pc_irq_state offset. */
 apic_regs:
 	.word	APIC_TPR, IRQ_tpr
 	.word	APIC_SPIV, IRQ_spiv
@@ -666,161 +865,40 @@ apic_regs:
 	.word	APIC_LVT0, IRQ_lvt0
 	.word	APIC_LVT1, IRQ_lvt1
 	.word	APIC_LVTERR, IRQ_lvt_error
+	.irp	n, 0, 1, 2, 3, 4, 5, 6, 7
+	.word	APIC_ISR + \n, IRQ_isr + 4 * \n
+	.endr
+	.irp	n, 0, 1, 2, 3, 4, 5, 6, 7
+	.word	APIC_IRR + \n, IRQ_irr + 4 * \n
+	.endr
 apic_regs_end:
 
-/* irq_enter: save the kernel's interrupt controllers (irq_saved), then give the firmware the PC's. */
-irq_enter:
-	movl	$irq_saved, %edi
-	call	irq_snapshot
-	testb	$PC_IRQ_VALID, pc_block+HDR_irq_before+IRQ_flags
-	jnz	1f
-	movl	$irq_saved, %esi
-	movl	$(pc_block+HDR_irq_before), %edi
-	movl	$(PC_SIZEOF_IRQ_STATE / 4), %ecx
-	rep movsl
-1:	cmpl	$0, apic_mode
-	je	2f
-	/* Hold every fixed vector: pending kernel interrupts stay in IRR.  ExtINT ignores the TPR. */
-	movl	$APIC_TPR, %ecx
-	movl	$PC_LAPIC_TPR_HOLD, %eax
-	call	apic_write
-	testl	$APIC_SPIV_ENABLED, irq_saved+IRQ_spiv
-	jnz	2f
-	/* Software-disabled (every LVT masked): the 8259 could not reach the CPU.  Virtual wire for the
-	 * call, as a BIOS sets it up: spurious vector 0Fh, LINT0 ExtINT, LINT1 NMI. */
-	orb	$PC_IRQ_LAPIC_FORCED, irq_saved+IRQ_flags
-	movl	irq_saved+IRQ_spiv, %eax
-	andl	$~0xff, %eax
-	orl	$(APIC_SPIV_ENABLED | 0x0f), %eax
-	movl	$APIC_SPIV, %ecx
-	call	apic_write
-	movl	$APIC_DM_EXTINT, %eax
-	movl	$APIC_LVT0, %ecx
-	call	apic_write
-	movl	$APIC_DM_NMI, %eax
-	movl	$APIC_LVT1, %ecx
-	call	apic_write
-2:	movb	$0xff, %al
-	outb	%al, $PIC1_DATA
-	outb	%al, $PIC2_DATA
-	PIC_INIT PC_BIOS_PIC1_BASE, PC_BIOS_PIC2_BASE
-	movb	$0xff, %al
-	outb	%al, $PIC1_DATA
-	outb	%al, $PIC2_DATA
-	movb	$PC_PIT_BIOS_MODE, %al		/* 18.2 Hz: the BDA tick count and BIOS timeouts advance */
-	outb	%al, $PIT_MODE
-	xorl	%eax, %eax
-	outb	%al, $PIT_CH0
-	outb	%al, $PIT_CH0
-	movb	$PC_BIOS_IMR1, %al
-	outb	%al, $PIC1_DATA
-	movb	$PC_BIOS_IMR2, %al
-	outb	%al, $PIC2_DATA
-	movl	$1, irq_active
-	ret
-
-/* irq_leave: give the kernel back the controllers irq_enter saved; record them in hdr.irq_after. */
-irq_leave:
-	movl	$0, irq_active
-	movb	$0xff, %al
-	outb	%al, $PIC1_DATA
-	outb	%al, $PIC2_DATA
-	/* An IRQ still in service (a handler the call left without its EOI): acknowledge it, slave first. */
-	movl	$8, %ecx
-1:	movb	$0x0b, %al
-	outb	%al, $PIC2_CMD
-	inb	$PIC2_CMD, %al
-	testb	%al, %al
-	jz	2f
-	movb	$0x20, %al			/* non-specific EOI */
-	outb	%al, $PIC2_CMD
-	incl	pc_block+HDR_irq_eois
-	loop	1b
-2:	movl	$8, %ecx
-3:	movb	$0x0b, %al
-	outb	%al, $PIC1_CMD
-	inb	$PIC1_CMD, %al
-	testb	%al, %al
-	jz	4f
-	movb	$0x20, %al
-	outb	%al, $PIC1_CMD
-	incl	pc_block+HDR_irq_eois
-	loop	3b
-4:	/* PIT channel 0 back to its mode (the read-back status holds RW, mode and BCD in its low 6 bits);
-	 * the count is 65536, as the kernel's clockevent shutdown leaves it, and the kernel's
-	 * timekeeping_resume reprograms a PIT it uses. */
-	movb	irq_saved+IRQ_pit_status, %al
-	andb	$0x3f, %al
-	testb	$0x30, %al
-	jnz	5f
-	movb	$0x30, %al			/* no access mode (no 8254 read-back): lobyte/hibyte, mode 0 */
-5:	outb	%al, $PIT_MODE
-	xorl	%eax, %eax
-	outb	%al, $PIT_CH0
-	outb	%al, $PIT_CH0
-	/* RTC register B as it was (int 15h AH=86h turns the periodic interrupt on and off itself). */
-	movb	$0x0b, %al
-	outb	%al, $CMOS_INDEX
-	inb	$CMOS_DATA, %al
-	cmpb	irq_saved+IRQ_cmos_b, %al
-	je	6f
-	movb	$0x0b, %al
-	outb	%al, $CMOS_INDEX
-	movb	irq_saved+IRQ_cmos_b, %al
-	outb	%al, $CMOS_DATA
-6:	PIC_INIT PC_KERNEL_PIC1_BASE, PC_KERNEL_PIC2_BASE
-	movw	$PIC_ELCR, %dx
-	movb	irq_saved+IRQ_elcr, %al
-	outb	%al, %dx
-	incw	%dx
-	movb	irq_saved+IRQ_elcr+1, %al
-	outb	%al, %dx
-	movb	irq_saved+IRQ_pic_imr, %al
-	outb	%al, $PIC1_DATA
-	movb	irq_saved+IRQ_pic_imr+1, %al
-	outb	%al, $PIC2_DATA
-	cmpl	$0, apic_mode
-	je	12f
-	testb	$PC_IRQ_LAPIC_FORCED, irq_saved+IRQ_flags
-	jz	7f
-	movl	irq_saved+IRQ_lvt0, %eax
-	movl	$APIC_LVT0, %ecx
-	call	apic_write
-	movl	irq_saved+IRQ_lvt1, %eax
-	movl	$APIC_LVT1, %ecx
-	call	apic_write
-	movl	irq_saved+IRQ_spiv, %eax
-	movl	$APIC_SPIV, %ecx
-	call	apic_write
-7:	/* A fixed vector taken while the call ran went through the IVT, whose handler has no idea of the
-	 * local APIC: EOI the highest in-service vector while it is one that was not in service before. */
+/* irq_eoi_new: EOI the local APIC's highest in-service vector while it is one that was not in
+ * service in irq_kernel (at most 64 times). */
+irq_eoi_new:
 	pushl	%ebx
 	pushl	%esi
 	movl	$64, %esi
-8:	movl	$7, %ebx
-9:	leal	APIC_ISR(%ebx), %ecx
+1:	movl	$7, %ebx
+2:	leal	APIC_ISR(%ebx), %ecx
 	call	apic_read
 	testl	%eax, %eax
-	jnz	10f
+	jnz	3f
 	decl	%ebx
-	jns	9b
-	jmp	11f
-10:	bsrl	%eax, %ecx
-	btl	%ecx, irq_saved+IRQ_isr(,%ebx,4)
-	jc	11f
+	jns	2b
+	jmp	4f
+3:	bsrl	%eax, %ecx
+	movl	irq_kernel, %edx
+	btl	%ecx, IRQ_isr(%edx,%ebx,4)
+	jc	4f
 	movl	$APIC_EOI, %ecx
 	xorl	%eax, %eax
 	call	apic_write
 	incl	pc_block+HDR_irq_eois
 	decl	%esi
-	jnz	8b
-11:	popl	%esi
+	jnz	1b
+4:	popl	%esi
 	popl	%ebx
-	movl	irq_saved+IRQ_tpr, %eax
-	movl	$APIC_TPR, %ecx
-	call	apic_write
-12:	movl	$(pc_block+HDR_irq_after), %edi
-	call	irq_snapshot
 	ret
 
 /* ------------------------------------------------------------------------------------------- */
@@ -880,14 +958,12 @@ apic_mmio:	.long	0
 irq_active:	.long	0			/* the BIOS's interrupt environment is up */
 irq_more:	.long	0			/* ... and stays up after the current call */
 	.balign	8
-irq_saved:	.skip	PC_SIZEOF_IRQ_STATE	/* the kernel's controllers, before the current call */
+irq_saved:	.skip	PC_SIZEOF_IRQ_STATE	/* the kernel's controllers, before a later run of real16 calls */
+irq_kernel:	.long	0			/* &hdr.irq_before or &irq_saved: the controllers to give back */
 
 	.balign	64
 cur:		.skip	PC_SIZEOF_CALL		/* the call being run: fixed address for 16/32-bit code */
 
-	.balign	16
-stack16:	.skip	256
-stack16_top:
 	.balign	16
 stack64:	.skip	2048
 stack64_top:
