@@ -70,13 +70,45 @@ def _at_block(extra=""):
 
 def _record(name, depth=0):
     """Every register after a BIOS call, and FLAGS, into the call's record in the block (``depth``:
-    bytes pushed since the stack was at rest)."""
+    bytes pushed since the stack was at rest).  Two instructions here, the work in RECORD_SUB: under
+    TCG each jump translates the survey afresh, at about a thousand cycles an instruction."""
     at = RECORD * RECORDS.index(name)
-    pops = ["dword ptr es:[di+%d]" % (at + 4 * i) for i in range(6)]
-    pops += ["word ptr es:[di+%d]" % (at + 24 + 2 * i) for i in range(3)]
-    return ("    pushf\n    push es\n    push ds\n    push edi\n    push esi\n    push edx\n    push ecx\n"
-            "    push ebx\n    push eax\n    mov bp, sp\n    les di, ss:[bp+%d]\n" % (30 + depth)
-            + "".join("    pop %s\n" % p for p in pops))
+    assert at < 0x1000 and depth < 16
+    return "    push %d\n    call record\n" % (at | depth << 12)
+
+
+# record(word param = record offset | depth << 12), called right after a BIOS call: its 30 bytes of
+# pushes, the return address and the param sit above the stack at rest plus depth, where the block's
+# far pointer is.  It returns with ES:DI = the block, as the code after a record expects, and BX, SI
+# and BP clobbered.
+RECORD_SUB = """record:
+    pushf
+    push es
+    push ds
+    push edi
+    push esi
+    push edx
+    push ecx
+    push ebx
+    push eax
+    mov bp, sp
+    mov bx, ss:[bp+32]
+    mov si, bx
+    shr si, 12
+    and bx, 0x0FFF
+    add si, bp
+    les di, ss:[si+34]
+    pop dword ptr es:[bx+di]
+    pop dword ptr es:[bx+di+4]
+    pop dword ptr es:[bx+di+8]
+    pop dword ptr es:[bx+di+12]
+    pop dword ptr es:[bx+di+16]
+    pop dword ptr es:[bx+di+20]
+    pop word ptr es:[bx+di+24]
+    pop word ptr es:[bx+di+26]
+    pop word ptr es:[bx+di+28]
+    ret 2
+"""
 
 
 def _int(name, vector, setup, depth=0):
@@ -217,7 +249,7 @@ def real_mode_survey(only=None):
             "    mov word ptr [si], %d\n    mov ah, 0x48\n    mov dl, 0x%02x\n"
             % (EDD_AT + EDD_STRIDE * i, EDD_RESULT, drive), depth=2) + "    pop ds\n")
     parts = [PROLOGUE] + [pieces[name] for name in RECORDS if only is None or name in only]
-    parts.append("    add sp, 4\n    ret\n")
+    parts.append("    add sp, 4\n    ret\n" + RECORD_SUB)
     return "".join(parts)
 
 
@@ -272,9 +304,12 @@ def _bitmap(firsts):
 # other printable byte onto one, so the dword compares are exact case-insensitive matches.
 # The scan goes a dword at a time (a loop of one translated block: under TCG a byte loop over 64 KiB
 # cost more than the pages it saves): every run of 6 holds bytes 1-3 of some aligned dword, so a
-# dword whose bytes 1-3 are printable (tested in parallel: no byte below 20h, none above 7Eh) is
-# where a run may be; the run is walked back byte by byte and forward a dword at a time.  In a run,
-# only a position whose lowered byte can start a keyword (s_kw's bits: "(", b, c, v) is compared.
+# dword whose bytes 1-3 are printable is where a run may be.  The loop itself is five instructions
+# (a guest instruction costs about the same under TCG whatever it does): bytes 1-3 all in 20h-7Fh,
+# tested in parallel; a dword that passes gets the exact test (no 7Fh), then the run is walked back
+# byte by byte and forward a dword at a time.  In a run, only a position whose lowered byte can start
+# a keyword (s_kw's bits: "(", b, c, v) is compared, against all four keywords at once: a compare and
+# a set-on-condition each, one branch for the lot (each branch is a block for TCG to translate).
 FLAT_STRINGS_SCAN = """
     mov esi, 0xF0000
     xor ebx, ebx
@@ -284,11 +319,18 @@ s_dwords:
     shr ecx, 2
     jz s_done
 s_test:
-    mov eax, [esi]
-    add esi, 4
-    mov al, 0x41
-""" + PRINTABLE_DWORD + """    loopne s_test
+    lodsd
+    lea edx, [eax-0x20202000]
+    or edx, eax
+    test edx, 0x80808000
+    loopnz s_test
     jnz s_done
+    mov al, 0x41
+""" + PRINTABLE_DWORD + """    jz s_run
+    test ecx, ecx
+    jnz s_test
+    jmp s_done
+s_run:
     lea edx, [esi-3]
 s_back:
     cmp edx, 0xF0000
@@ -359,6 +401,8 @@ s_names:
     je s_no
     push esi
     push ecx
+    push edx
+    push ebx
     mov esi, edx
 s_first:
     movzx eax, byte ptr [esi]
@@ -369,61 +413,66 @@ s_first:
     test eax, eax
     loope s_first
     jz s_none
-    dec esi
-    inc ecx
-s_at:
-    cmp ecx, 3
-    jb s_none
-    mov ax, [esi]
-    or ax, 0x2020
-    cmp ax, 0x6328
-    jne s_dword
-    cmp byte ptr [esi+2], 0x29
-    je s_yes
-s_dword:
-    cmp ecx, 4
-    jb s_next
-    mov eax, [esi]
+    mov eax, [esi-1]
     or eax, 0x20202020
     cmp eax, 0x736F6962
-    je s_yes
+    sete bl
+    cmp ecx, 3
+    setae bh
+    and bl, bh
     cmp eax, 0x73726576
-    jne s_copy
-    cmp ecx, 7
-    jb s_next
-    mov eax, [esi+3]
-    or eax, 0x20202020
-    cmp eax, 0x6E6F6973
-    je s_yes
-    jmp s_next
-s_copy:
+    sete bh
+    mov edx, [esi+2]
+    or edx, 0x20202020
+    cmp edx, 0x6E6F6973
+    sete dl
+    and bh, dl
+    cmp ecx, 6
+    setae dl
+    and bh, dl
+    or bl, bh
     cmp eax, 0x79706F63
-    jne s_next
-    cmp ecx, 9
-    jb s_next
-    mov eax, [esi+4]
-    or eax, 0x20202020
-    cmp eax, 0x68676972
-    jne s_next
-    mov eax, [esi+5]
-    or eax, 0x20202020
-    cmp eax, 0x74686769
-    je s_yes
-s_next:
-    inc esi
-    dec ecx
+    sete bh
+    mov edx, [esi+3]
+    or edx, 0x20202020
+    cmp edx, 0x68676972
+    sete dl
+    and bh, dl
+    mov edx, [esi+4]
+    or edx, 0x20202020
+    cmp edx, 0x74686769
+    sete dl
+    and bh, dl
+    cmp ecx, 8
+    setae dl
+    and bh, dl
+    or bl, bh
+    mov edx, [esi-1]
+    and edx, 0x00FFFFFF
+    or edx, 0x00002020
+    cmp edx, 0x00296328
+    sete dl
+    cmp ecx, 2
+    setae dh
+    and dl, dh
+    or bl, dl
+    jnz s_yes
+    test ecx, ecx
     jnz s_first
-    jmp s_none
-s_yes:
-    pop ecx
-    pop esi
-    stc
-    ret
 s_none:
+    pop ebx
+    pop edx
     pop ecx
     pop esi
 s_no:
     clc
+    ret
+s_yes:
+    pop ebx
+    pop edx
+    pop ecx
+    pop esi
+    stc
     ret
 s_kw:
 """ + _bitmap(b"(bcv") + """s_done:
@@ -602,8 +651,9 @@ structure_end:
     jae typed
     mov [edi+ecx+8], bl
 typed:
-""" + "".join("    cmp bl, %d\n    je keep\n" % t for t in SMBIOS_DECODED) + """    jmp kept
-keep:
+    movzx ecx, bl
+    bt dword ptr [sm_decoded], ecx
+    jnc kept
     mov ecx, eax
     sub ecx, esi
     mov ebx, [edi+4]
@@ -636,7 +686,8 @@ sm_none:
     pop edx
     pop ebp
     ret
-""" + FLAT_ANCHOR_SCAN)
+sm_decoded:
+""" + _bitmap(SMBIOS_DECODED) + FLAT_ANCHOR_SCAN)
 _CONSTANTS = dict(FLAT_ANCHORS=FLAT_ANCHORS, FLAT_ANCHOR_DATA=FLAT_ANCHOR_DATA, FLAT_STRINGS=FLAT_STRINGS,
                   FLAT_ENTRY=FLAT_ENTRY, STRING_TEXT=STRING_SLOT - 4, STRINGS=STRINGS, ANCHOR_SLOT=ANCHOR_SLOT,
                   PIR_SLOT=PIR_SLOT, ANCHOR_DWORDS=2 * (len(ANCHORS) + 1), SMBIOS_SLOT=SMBIOS_SLOT,
