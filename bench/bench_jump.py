@@ -5,11 +5,20 @@ calls, the whole `physcall explore` survey, int 13h reads of 64 sectors (8 x AH=
 
     python3 bench/bench_jump.py [-n 30]
 
-Prints min and median TSC cycles of reboot(LINUX_REBOOT_CMD_KEXEC) (the kexec_load is not timed) and
-the ratios the design asks for: one call within 1.25x the floor, 64 calls within 1.5x one call, the
-explore survey (one batch of two calls: ~30 BIOS services, VBE's ~90 mode queries, ~15 KiB of results)
-within 1.3x the floor; the disk batch against the floor; and the 100 ms wait's time in the image (at
-least 100 ms, at most 150).
+Prints min, lower quartile and median TSC cycles of reboot(LINUX_REBOOT_CMD_KEXEC) (the kexec_load
+is not timed), of the time inside the image, and of the rest (the kernel's freeze and thaw), and the
+ratios the design asks for: one call within 1.25x the floor, 64 calls within 1.5x one call, the explore
+survey (one batch of two calls: ~30 BIOS services, VBE's ~90 mode queries, ~15 KiB of results) within
+1.3x the floor; the disk batch against the floor; and the 100 ms wait's time in the image (at least
+100 ms, at most 150).
+
+The verdict is by lower quartiles.  On this shared machine the noise only ever adds time (the guest's
+vCPU thread waits for a host CPU) and hits half the jumps or more; it lands mostly on the kernel's part,
+which is the same work for every image here and still varies 25-110 M cycles from jump to jump.  So a
+median of 30 moves by +-10% from run to run, and a minimum rests on one lucky jump of each side (a
+floor of 25 M beside a quartile of 37 M happens); the lower quartile is the quiet jumps' cost, robust
+to any one of them (the argument for low order statistics in Chen and Revels, "Robust benchmarking in
+noisy environments", 2016).  The minimum and the median are printed beside it.
 The jumps happen only inside the guest (it refuses without physcall.guest=1 on its command line).
 """
 
@@ -85,26 +94,37 @@ def in_guest(n, gap):
     print(json.dumps({"round_trip": rt, "in_image": img, "pages": pages, "tsc_mhz": kexec.tsc_mhz()}))
 
 
+def quartile(values):
+    return sorted(values)[len(values) // 4]
+
+
+def stats(values):
+    """(min, lower quartile, median)"""
+    return min(values), quartile(values), statistics.median(values)
+
+
 def report(data):
     rows = {}
     for name in ("floor", "empty", "one", "sixty_four", "explore", "disk64", "wait100"):
         r, i = data["round_trip"][name], data["in_image"][name]
-        rows[name] = (min(r), statistics.median(r), min(i), statistics.median(i))
+        rows[name] = (stats(r), stats(i), stats([a - b for a, b in zip(r, i)]))
     # pages: the image's, each swapped in and out by the kernel on every jump (docs/DESIGN.md)
-    print("%-11s %14s %14s %14s %14s %6s" % ("", "round min", "round median", "image min", "image median", "pages"))
-    for name, (a, b, c, d) in rows.items():
-        print("%-11s %14d %14d %14d %14d %6s" % (name, a, b, c, d, data.get("pages", {}).get(name, "?")))
+    print("%-12s %-22s%-22s%-22s%6s" % ("M cycles", "round trip", "in the image", "the kernel's part", "pages"))
+    print("%-12s %s" % ("", "   min    p25    med  " * 3))
+    for name, parts in rows.items():
+        print("%-12s %s%6s" % (name, "".join("%6.1f %6.1f %6.1f  " % tuple(v / 1e6 for v in part) for part in parts),
+                                data.get("pages", {}).get(name, "?")))
     print()
     ok = True
     for (num, den), target in TARGETS.items():
-        by_min = rows[num][0] / rows[den][0]
-        by_med = rows[num][1] / rows[den][1]
-        good = by_med <= target
+        by = [a / b for a, b in zip(rows[num][0], rows[den][0])]
+        good = by[1] <= target
         ok &= good
-        print("%-18s min %.3fx   median %.3fx   target <= %.2fx  %s"
-              % ("%s / %s" % (num, den), by_min, by_med, target, "ok" if good else "MISSED"))
-    print("%-18s min %.3fx   median %.3fx   (64 sectors = 32 KiB by IDE PIO)"
-          % ("disk64 / floor", rows["disk64"][0] / rows["floor"][0], rows["disk64"][1] / rows["floor"][1]))
+        print("%-18s min %.3fx   p25 %.3fx   median %.3fx   target <= %.2fx (p25)  %s"
+              % ("%s / %s" % (num, den), by[0], by[1], by[2], target, "ok" if good else "MISSED"))
+    by = [a / b for a, b in zip(rows["disk64"][0], rows["floor"][0])]
+    print("%-18s min %.3fx   p25 %.3fx   median %.3fx   (64 sectors = 32 KiB by IDE PIO)"
+          % ("disk64 / floor", by[0], by[1], by[2]))
     mhz = data.get("tsc_mhz")
     if mhz:
         waits = [c / mhz / 1000 for c in data["in_image"]["wait100"]]

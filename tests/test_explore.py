@@ -150,3 +150,42 @@ def test_string_scan_finds_every_run_whatever_its_alignment():
     s = explore(firmware=dataclasses.replace(fw, low=bytes(low)))
     tail = [r for r in re.findall(rb"[\x20-\x7e]{6,}", bytes(low[0xF0000:])) if b"BIOS" in r]
     assert tail and s["bios"]["strings"][-1] == tail[-1].decode()
+
+
+def test_table_headers_are_found_inside_printable_runs_and_past_the_kept_strings():
+    """A table header is found wherever it sits on a 16-byte boundary of the F segment, however the
+    string scan sees the bytes around it: in the middle of a longer run of text, right after printable
+    bytes, alone, past more BIOS-naming strings than the survey keeps; and the EBDA is searched first.
+    (A faster scan that looked for headers only inside the string scan's runs was tried and measured
+    slower; this pins the behaviour any such change must keep.)"""
+    import dataclasses
+    fw = stubbios.build()
+    low = bytearray(fw.low)
+    ebda = int.from_bytes(low[0x40E:0x410], "little") << 4
+    signatures = {"mp": b"_MP_", "pnp": b"$PnP", "bios32": b"_32_", "pir": b"$PIR"}
+    for sig in signatures.values():                          # no header of the stub's own is left
+        for off in range(0xF0000, 0x100000, 16):
+            if low[off:off + 4] == sig:
+                low[off:off + 4] = b"\0\0\0\0"
+    at = 0xF4300
+    for i in range(12):                                      # more than the 8 strings the survey keeps
+        text = b"BIOS string %02d" % i
+        low[at:at + len(text)] = text
+        at += len(text) + 5
+    at = (at + 0x3F) & ~0xF
+    text = b"leading_MP_ and trailing"                          # _MP_ at a boundary inside a run
+    low[at - 7:at - 7 + len(text)] = text
+    placed = {"mp": at}
+    at += 0x40
+    low[at - 2:at + 4] = b"zz$PnP"                              # right after printable bytes
+    placed["pnp"] = at
+    at += 0x40
+    low[at:at + 4] = b"_32_"                                    # a run of its own
+    placed["bios32"] = at
+    low[ebda + 0x20:ebda + 0x24] = b"$PIR"                      # the EBDA is searched first
+    low[at + 0x40:at + 0x44] = b"$PIR"
+    placed["pir"] = ebda + 0x20
+    s = explore(firmware=dataclasses.replace(fw, low=bytes(low)))
+    assert len(s["bios"]["strings"]) == 8
+    for name, where in placed.items():
+        assert s["tables"][name]["address"] == where, name
