@@ -205,6 +205,9 @@ next_call:
 	jmp	2f
 	/* `cur` gets the call's first 64 bytes (mode, entry, stack, registers in), and gives back its
 	 * last 64 (registers out, TSCs): one line of moves, no loop to translate. */
+	.if	CALL_out_eax != 64 || PC_SIZEOF_CALL != 128
+	.error	"struct pc_call: the registers out no longer start at byte 64 of 128"
+	.endif
 1:	movq	0(%r13), %rax
 	movq	%rax, cur+0(%rip)
 	movq	8(%r13), %rax
@@ -225,7 +228,8 @@ next_call:
 	orl	$PC_EFLAGS_FIXED, cur+CALL_in_eflags(%rip)
 	/* irq_more: the next call runs in real mode too, so the BIOS's interrupt environment stays up
 	 * across both (set up and given back once per run of real16 calls, not once per call).  Reading
-	 * calls[index + 1] when index + 1 == PC_MAX_CALLS reads the byte after the block: harmless. */
+	 * calls[index + 1] when index + 1 == PC_MAX_CALLS reads the dword after the block (still in the
+	 * image's last page), and setb has already made the answer 0. */
 	leal	1(%r12d), %eax
 	xorl	%ecx, %ecx
 	cmpl	%r14d, %eax
@@ -283,7 +287,7 @@ calls_done:
 	movl	%eax, HDR_status(%rbx)
 	leaq	BLK_calls(%rbx), %rsi
 	movl	$PC_SIZEOF_HEADER, %edx
-	movl	HDR_count(%rbx), %ecx
+	movl	%r14d, %ecx			/* the count as clamped: never past the block */
 	shlq	$7, %rcx			/* sizeof(struct pc_call) == 128, asserted in asm-offsets.c */
 	call	mbox_write
 	rdtsc
