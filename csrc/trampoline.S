@@ -208,22 +208,10 @@ next_call:
 	.if	CALL_out_eax != 64 || PC_SIZEOF_CALL != 128
 	.error	"struct pc_call: the registers out no longer start at byte 64 of 128"
 	.endif
-1:	movq	0(%r13), %rax
-	movq	%rax, cur+0(%rip)
-	movq	8(%r13), %rax
-	movq	%rax, cur+8(%rip)
-	movq	16(%r13), %rax
-	movq	%rax, cur+16(%rip)
-	movq	24(%r13), %rax
-	movq	%rax, cur+24(%rip)
-	movq	32(%r13), %rax
-	movq	%rax, cur+32(%rip)
-	movq	40(%r13), %rax
-	movq	%rax, cur+40(%rip)
-	movq	48(%r13), %rax
-	movq	%rax, cur+48(%rip)
-	movq	56(%r13), %rax
-	movq	%rax, cur+56(%rip)
+1:	.irp	off, 0, 8, 16, 24, 32, 40, 48, 56
+	movq	\off(%r13), %rax
+	movq	%rax, cur+\off(%rip)
+	.endr
 	andl	$PC_EFLAGS_MASK, cur+CALL_in_eflags(%rip)
 	orl	$PC_EFLAGS_FIXED, cur+CALL_in_eflags(%rip)
 	/* irq_more: the next call runs in real mode too, so the BIOS's interrupt environment stays up
@@ -254,22 +242,10 @@ next_call:
 	pushq	$down32
 	lretq
 ascended:
-	movq	cur+64(%rip), %rax
-	movq	%rax, 64(%r13)
-	movq	cur+72(%rip), %rax
-	movq	%rax, 72(%r13)
-	movq	cur+80(%rip), %rax
-	movq	%rax, 80(%r13)
-	movq	cur+88(%rip), %rax
-	movq	%rax, 88(%r13)
-	movq	cur+96(%rip), %rax
-	movq	%rax, 96(%r13)
-	movq	cur+104(%rip), %rax
-	movq	%rax, 104(%r13)
-	movq	cur+112(%rip), %rax
-	movq	%rax, 112(%r13)
-	movq	cur+120(%rip), %rax
-	movq	%rax, 120(%r13)
+	.irp	off, 64, 72, 80, 88, 96, 104, 112, 120
+	movq	cur+\off(%rip), %rax
+	movq	%rax, \off(%r13)
+	.endr
 	movl	$PC_CALL_RETURNED, CALL_status(%r13)
 	incl	HDR_done(%rbx)
 2:	movl	%r12d, %edi
