@@ -71,7 +71,7 @@ def _at_block(extra=""):
 def _record(name, depth=0):
     """Every register after a BIOS call, and FLAGS, into the call's record in the block (``depth``:
     bytes pushed since the stack was at rest).  Two instructions here, the work in RECORD_SUB: under
-    TCG each jump translates the survey afresh, at about a thousand cycles an instruction."""
+    TCG each jump translates the survey afresh, at ~700-900 cycles an instruction."""
     at = RECORD * RECORDS.index(name)
     assert at < 0x1000 and depth < 16
     return "    push %d\n    call record\n" % (at | depth << 12)
@@ -305,11 +305,12 @@ def _bitmap(firsts):
 # The scan goes a dword at a time (a loop of one translated block: under TCG a byte loop over 64 KiB
 # cost more than the pages it saves): every run of 6 holds bytes 1-3 of some aligned dword, so a
 # dword whose bytes 1-3 are printable is where a run may be.  The loop itself is five instructions
-# (a guest instruction costs about the same under TCG whatever it does): bytes 1-3 all in 20h-7Fh,
-# tested in parallel; a dword that passes gets the exact test (no 7Fh), then the run is walked back
-# byte by byte and forward a dword at a time.  In a run, only a position whose lowered byte can start
-# a keyword (s_kw's bits: "(", b, c, v) is compared, against all four keywords at once: a compare and
-# a set-on-condition each, one branch for the lot (each branch is a block for TCG to translate).
+# (16 K passes over the segment: what they execute is the cost here, not their translation): bytes
+# 1-3 all in 20h-7Fh, tested in parallel; a dword that passes gets the exact test (no 7Fh), then the
+# run is walked back byte by byte and forward a dword at a time.  In a run, only a position whose
+# lowered byte can start a keyword (s_kw's bits: "(", b, c, v) is compared, against all four keywords
+# at once: a compare and a set-on-condition each, one branch for the lot (each branch is a block for
+# TCG to translate).
 FLAT_STRINGS_SCAN = """
     mov esi, 0xF0000
     xor ebx, ebx
