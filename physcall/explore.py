@@ -299,121 +299,105 @@ def _bitmap(firsts):
 
 
 # A string names the BIOS (the vendor, version and copyright lines of a firmware image) when it is a
-# run of at least 6 printable bytes holding "bios", "version", "copyright" or "(c)" in any case, and
-# no "%" (SeaBIOS's F segment holds its printf formats too).  `or 0x20` lowers a letter and maps no
-# other printable byte onto one, so the dword compares are exact case-insensitive matches.
-# The scan goes a dword at a time (a loop of one translated block: under TCG a byte loop over 64 KiB
-# cost more than the pages it saves): every run of 6 holds bytes 1-3 of some aligned dword, so a
-# dword whose bytes 1-3 are printable is where a run may be.  The loop itself is five instructions
-# (16 K passes over the segment: what they execute is the cost here, not their translation): bytes
-# 1-3 all in 20h-7Fh, tested in parallel; a dword that passes gets the exact test (no 7Fh), then the
-# run is walked back byte by byte and forward a dword at a time.  In a run, only a position whose
-# lowered byte can start a keyword (s_kw's bits: "(", b, c, v) is compared, against all four keywords
-# at once: a compare and a set-on-condition each, one branch for the lot (each branch is a block for
-# TCG to translate).
+# run of at least 6 printable bytes (20h-7Eh) holding "bios", "version", "copyright" or "(c)" in any
+# case, and no "%" (SeaBIOS's F segment holds its printf formats too).  `or 0x20` lowers a letter and
+# maps no other printable byte onto one, so the dword compares are exact case-insensitive matches.
+# Under TCG each jump translates the routine afresh, and the first run of a block costs ~14 K cycles
+# with its translation, more than hundreds of passes of a warm loop: the scan has loops of one block
+# and as few other blocks as it can.  Every run of 6 holds bytes 1-3 of some aligned dword, so the
+# first loop looks for a dword whose bytes 1-3 are in 20h-7Fh (tested at once: a borrow or bit 7 marks
+# the others).  There the run's start comes from exact per-byte masks (no borrow or carry between
+# bytes) of that dword and the one before: after the last non-printable byte (a run reaches at most
+# three bytes back, or the dword before would have stopped the loop).  The second loop walks the run a
+# dword at a time to the first dword with a non-printable byte, whose mask gives the run's end.  A
+# run of 6 or more without a "%" is read byte by byte: a position whose lowered byte can start a
+# keyword (s_kw's bits: "(", b, c, v) is compared against all four keywords at once, with one branch
+# for the lot.  [ESP] counts the strings kept.
+NONPRINTABLE_MASK = """    mov %(out)s, eax
+    and %(out)s, 0x7F7F7F7F
+    lea %(tmp)s, [%(out)s+0x60606060]
+    add %(out)s, 0x01010101
+    not %(tmp)s
+    or %(out)s, %(tmp)s
+    or %(out)s, eax
+    and %(out)s, 0x80808080
+"""
 FLAT_STRINGS_SCAN = """
+    push 0
     mov esi, 0xF0000
-    xor ebx, ebx
-s_dwords:
+s_scan:
     mov ecx, 0x100000
     sub ecx, esi
     shr ecx, 2
-    jz s_done
+    jz s_end
 s_test:
     lodsd
     lea edx, [eax-0x20202000]
     or edx, eax
     test edx, 0x80808000
     loopnz s_test
-    jnz s_done
-    mov al, 0x41
-""" + PRINTABLE_DWORD + """    jz s_run
-    test ecx, ecx
-    jnz s_test
-    jmp s_done
-s_run:
-    lea edx, [esi-3]
-s_back:
-    cmp edx, 0xF0000
-    jbe s_fwd
-    mov al, [edx-1]
-    sub al, 0x20
-    cmp al, 0x5F
-    jae s_fwd
-    dec edx
-    jmp s_back
-s_fwd:
+    jnz s_end
+""" + NONPRINTABLE_MASK % {"out": "edx", "tmp": "edi"} + """    test edx, 0x80808000
+    jnz s_cont
+    mov eax, [esi-8]
+""" + NONPRINTABLE_MASK % {"out": "edi", "tmp": "ebx"} + """    or edi, 0x80
+    bsr edi, edi
+    shr edi, 3
+    lea ebx, [esi+edi-7]
+    lea eax, [esi-3]
+    test edx, edx
+    cmovnz ebx, eax
+    mov eax, 0xF0000
+    cmp ebx, eax
+    cmovb ebx, eax
     mov ecx, 0x100000
     sub ecx, esi
     shr ecx, 2
-    jz s_end
-    push edx
-s_fwd4:
-    mov eax, [esi]
-    add esi, 4
-""" + PRINTABLE_DWORD + """    loope s_fwd4
-    pop edx
-    jz s_end
-    sub esi, 4
-s_fwd1:
-    mov al, [esi]
-    sub al, 0x20
-    cmp al, 0x5F
-    jae s_end
-    inc esi
-    jmp s_fwd1
-s_end:
-    mov ecx, esi
-    sub ecx, edx
-    cmp ecx, 6
+    jz s_segend
+s_fwd:
+    lodsd
+    lea edx, [eax-0x20202020]
+    lea edi, [eax+0x01010101]
+    or edx, eax
+    or edx, edi
+    test edx, 0x80808080
+    loopz s_fwd
+    jnz s_stop
+s_segend:
+    mov eax, esi
+    jmp s_run
+s_cont:
+    test ecx, ecx
+    jnz s_test
+    jmp s_end
+s_stop:
+""" + NONPRINTABLE_MASK % {"out": "edx", "tmp": "edi"} + """    bsf eax, edx
+    shr eax, 3
+    lea eax, [esi+eax-4]
+s_run:
+    mov edx, eax
+    sub edx, ebx
+    cmp edx, 6
     jb s_resume
-    call s_names
-    jnc s_resume
-    mov eax, ebx
-    shl eax, 7
-    lea edi, [ebp+eax+FLAT_STRINGS]
-    mov eax, edx
-    sub eax, 0xF0000
-    mov [edi], ax
-    mov [edi+2], cx
-    add edi, 4
-    cmp ecx, STRING_TEXT
-    jbe s_fits
-    mov ecx, STRING_TEXT
-s_fits:
-    push esi
-    mov esi, edx
-    rep movsb
-    pop esi
-    inc ebx
-    cmp ebx, STRINGS
-    jae s_done
-s_resume:
-    and esi, 0xFFFFFFFC
-    jmp s_dwords
-s_names:
-    push edi
-    push ecx
-    mov edi, edx
+    push eax
+    push ebx
+    push edx
+    mov edi, ebx
+    mov ecx, edx
     mov al, 0x25
     repne scasb
-    pop ecx
-    pop edi
-    je s_no
-    push esi
-    push ecx
-    push edx
-    push ebx
-    mov esi, edx
-s_first:
+    je s_drop
+    mov esi, [esp+4]
+    mov ecx, [esp]
+s_byte:
     movzx eax, byte ptr [esi]
     inc esi
     or al, 0x20
     bt dword ptr [s_kw], eax
     sbb eax, eax
     test eax, eax
-    loope s_first
-    jz s_none
+    loope s_byte
+    jz s_drop
     mov eax, [esi-1]
     or eax, 0x20202020
     cmp eax, 0x736F6962
@@ -457,34 +441,48 @@ s_first:
     setae dh
     and dl, dh
     or bl, dl
-    jnz s_yes
+    jnz s_keep
     test ecx, ecx
-    jnz s_first
-s_none:
-    pop ebx
+    jnz s_byte
+s_drop:
+    add esp, 8
+    pop eax
+    jmp s_resume
+s_keep:
     pop edx
-    pop ecx
     pop esi
-s_no:
-    clc
-    ret
-s_yes:
-    pop ebx
-    pop edx
-    pop ecx
-    pop esi
-    stc
-    ret
+    mov eax, [esp+4]
+    shl eax, 7
+    lea edi, [ebp+eax+FLAT_STRINGS+4]
+    lea eax, [esi-0xF0000]
+    mov [edi-4], ax
+    mov [edi-2], dx
+    mov ecx, STRING_TEXT
+    cmp edx, ecx
+    cmovb ecx, edx
+    rep movsb
+    pop eax
+    inc dword ptr [esp]
+    cmp dword ptr [esp], STRINGS
+    jae s_end
+s_resume:
+    mov esi, eax
+    and esi, 0xFFFFFFFC
+    jmp s_scan
 s_kw:
-""" + _bitmap(b"(bcv") + """s_done:
+""" + _bitmap(b"(bcv") + """s_end:
+    pop eax
+s_done:
 """
 
 # a_scan(ESI = start, EDX = end): the table headers on 16-byte boundaries.  A paragraph whose first
 # byte can start none of them ("$", "R", "_": a_first's bits) costs one pass of a one-block loop;
-# the others are compared in full by a_match.  ECX = the anchor's index in ANCHORS, then SMBIOS_SLOT
-# for the SMBIOS entry point (looked for in the F segment only, SMBIOS 3.x section 5.2.1).  A slot
-# is filled once (the EBDA is scanned first, as ACPI says to search it first) with up to its size,
-# never past the area's end; the SMBIOS slot holds the address only.
+# the others are compared with a loop over a_sigs (first dword; then the second, under a_mask, against
+# a_want: "PTR " after "RSD ", "_" after "_SM3").  ECX = the anchor's index in ANCHORS, or
+# SMBIOS_SLOT for the SMBIOS entry point (looked for in the F segment only, SMBIOS 3.x section
+# 5.2.1).  A slot is filled once (the EBDA is scanned first, as ACPI says to search it first) with up
+# to its size (a_size), never past the area's end; the SMBIOS slot holds the address only.  The
+# first dwords differ, so the first that matches decides.  Clobbers EAX, EBX, ECX, EDI.
 FLAT_ANCHOR_SCAN = """
 a_scan:
     mov ecx, edx
@@ -500,76 +498,60 @@ a_test:
     loope a_test
     je a_ret
     push ecx
-    sub esi, 16
-    call a_match
-    add esi, 16
+    lea edi, [esi-16]
+    mov eax, [edi]
+    mov ebx, [edi+4]
+    mov ecx, -1
+a_sig:
+    inc ecx
+    cmp ecx, 7
+    jae a_next
+    cmp eax, [a_sigs+ecx*4]
+    jne a_sig
+    and ebx, [a_mask+ecx*4]
+    cmp ebx, [a_want+ecx*4]
+    jne a_next
+    mov eax, SMBIOS_SLOT
+    cmp ecx, eax
+    cmova ecx, eax
+    setae al
+    cmp edi, 0xF0000
+    setb ah
+    test al, ah
+    jnz a_next
+    lea ebx, [ebp+ecx*8+FLAT_ANCHORS]
+    cmp dword ptr [ebx], 0
+    jne a_next
+    mov [ebx], edi
+    test al, al
+    jnz a_next
+    mov eax, edx
+    sub eax, edi
+    cmp eax, [a_size+ecx*4]
+    cmova eax, [a_size+ecx*4]
+    mov [ebx+4], eax
+    push esi
+    mov esi, edi
+    shl ecx, 6
+    lea edi, [ebp+ecx+FLAT_ANCHOR_DATA]
+    mov ecx, eax
+    shr ecx, 2
+    rep movsd
+    pop esi
+a_next:
     pop ecx
     test ecx, ecx
     jnz a_test
 a_ret:
     ret
-a_match:
-    mov eax, [esi]
-    xor ecx, ecx
-    cmp eax, 0x20445352
-    jne a_mp
-    cmp dword ptr [esi+4], 0x20525450
-    je a_take
-a_mp:
-    inc ecx
-    cmp eax, 0x5F504D5F
-    je a_take
-    inc ecx
-    cmp eax, 0x506E5024
-    je a_take
-    inc ecx
-    cmp eax, 0x5F32335F
-    je a_take
-    inc ecx
-    cmp eax, 0x52495024
-    je a_take
-    inc ecx
-    cmp esi, 0xF0000
-    jb a_no
-    cmp eax, 0x5F4D535F
-    je a_smbios
-    cmp eax, 0x334D535F
-    jne a_no
-    cmp byte ptr [esi+4], 0x5F
-    jne a_no
-a_smbios:
-    cmp dword ptr [ebp+ecx*8+FLAT_ANCHORS], 0
-    jne a_no
-    mov [ebp+ecx*8+FLAT_ANCHORS], esi
-a_no:
-    ret
-a_take:
-    cmp dword ptr [ebp+ecx*8+FLAT_ANCHORS], 0
-    jne a_no
-    mov [ebp+ecx*8+FLAT_ANCHORS], esi
-    push esi
-    push edi
-    push ecx
-    mov eax, edx
-    sub eax, esi
-    mov ebx, ANCHOR_SLOT
-    cmp ecx, 4
-    jne a_size
-    mov ebx, PIR_SLOT
+a_sigs:
+    .long 0x20445352, 0x5F504D5F, 0x506E5024, 0x5F32335F, 0x52495024, 0x5F4D535F, 0x334D535F
+a_mask:
+    .long 0xFFFFFFFF, 0, 0, 0, 0, 0, 0xFF
+a_want:
+    .long 0x20525450, 0, 0, 0, 0, 0, 0x5F
 a_size:
-    cmp eax, ebx
-    jbe a_len
-    mov eax, ebx
-a_len:
-    mov [ebp+ecx*8+FLAT_ANCHORS+4], eax
-    shl ecx, 6
-    lea edi, [ebp+ecx+FLAT_ANCHOR_DATA]
-    mov ecx, eax
-    rep movsb
-    pop ecx
-    pop edi
-    pop esi
-    ret
+    .long ANCHOR_SLOT, ANCHOR_SLOT, ANCHOR_SLOT, ANCHOR_SLOT, PIR_SLOT
 a_first:
 """ + _bitmap(b"$R_")
 
@@ -580,16 +562,17 @@ FLAT_SURVEY = ("""
     mov esi, 0x400
     mov ecx, 64
     rep movsd
+    mov eax, [0xFFFF0]
+    mov [ebp+FLAT_TOP], eax
+    mov eax, [0xFFFF4]
+    mov [ebp+FLAT_TOP+4], eax
+    mov eax, [0xFFFF8]
+    mov [ebp+FLAT_TOP+8], eax
+    mov eax, [0xFFFFC]
+    mov [ebp+FLAT_TOP+12], eax
     movzx esi, word ptr [0x40E]
     shl esi, 4
     push esi
-    mov esi, 0xFFFF0
-    mov ecx, 4
-    rep movsd
-    lea edi, [ebp+FLAT_ANCHORS]
-    xor eax, eax
-    mov ecx, ANCHOR_DWORDS
-    rep stosd
 """ + FLAT_STRINGS_SCAN + """    mov esi, [esp]
     lea edx, [esi+1024]
     call a_scan
@@ -601,24 +584,23 @@ FLAT_SURVEY = ("""
     jz sm_none
     lea edi, [ebp+FLAT_ENTRY]
     cmp byte ptr [esi+3], 0x5F
-    je sm2
-    mov ebx, [esi+0x10]
-    mov edx, [esi+0x0C]
-    cmp dword ptr [esi+0x14], 0
-    je sm3low
-    xor edx, edx
-sm3low:
-    movzx ecx, byte ptr [esi+6]
-    jmp copy
-sm2:
     mov ebx, [esi+0x18]
     movzx edx, word ptr [esi+0x16]
     movzx ecx, byte ptr [esi+5]
-copy:
-    cmp ecx, 64
-    jbe entryfits
-    mov ecx, 64
-entryfits:
+    movzx eax, byte ptr [esi+6]
+    cmovne ebx, [esi+0x10]
+    cmovne edx, [esi+0x0C]
+    cmovne ecx, eax
+    setne al
+    cmp dword ptr [esi+0x14], 0
+    setne ah
+    and al, ah
+    movzx eax, al
+    dec eax
+    and edx, eax
+    mov eax, 64
+    cmp ecx, eax
+    cmova ecx, eax
     push ecx
     rep movsb
     mov esi, ebx
@@ -628,30 +610,36 @@ entryfits:
     mov [edi], eax
     mov [edi+4], eax
 walk:
-    lea eax, [esi+4]
-    cmp eax, edx
-    ja walked
     movzx eax, byte ptr [esi+1]
+    lea ecx, [esi+4]
+    cmp ecx, edx
+    seta cl
     cmp eax, 4
-    jb walked
+    setb ch
+    or cl, ch
     add eax, esi
+    lea ebx, [edx-2]
+    cmp eax, ebx
+    seta ch
+    or cl, ch
+    jnz walked
+    mov ecx, ebx
+    sub ecx, eax
+    inc ecx
 strings_end:
-    lea ebx, [eax+2]
-    cmp ebx, edx
-    ja walked
     cmp word ptr [eax], 0
-    je structure_end
+    lea eax, [eax+1]
+    loopne strings_end
+    jne walked
     inc eax
-    jmp strings_end
-structure_end:
-    add eax, 2
     mov ecx, [edi]
     inc dword ptr [edi]
+    lea ecx, [edi+ecx+8]
+    lea ebx, [esp-4]
+    cmp dword ptr [edi], SMBIOS_TYPES
+    cmova ecx, ebx
     mov bl, [esi]
-    cmp ecx, SMBIOS_TYPES
-    jae typed
-    mov [edi+ecx+8], bl
-typed:
+    mov [ecx], bl
     movzx ecx, bl
     bt dword ptr [sm_decoded], ecx
     jnc kept
@@ -691,7 +679,7 @@ sm_decoded:
 """ + _bitmap(SMBIOS_DECODED) + FLAT_ANCHOR_SCAN)
 _CONSTANTS = dict(FLAT_ANCHORS=FLAT_ANCHORS, FLAT_ANCHOR_DATA=FLAT_ANCHOR_DATA, FLAT_STRINGS=FLAT_STRINGS,
                   FLAT_ENTRY=FLAT_ENTRY, STRING_TEXT=STRING_SLOT - 4, STRINGS=STRINGS, ANCHOR_SLOT=ANCHOR_SLOT,
-                  PIR_SLOT=PIR_SLOT, ANCHOR_DWORDS=2 * (len(ANCHORS) + 1), SMBIOS_SLOT=SMBIOS_SLOT,
+                  PIR_SLOT=PIR_SLOT, FLAT_TOP=FLAT_TOP, SMBIOS_SLOT=SMBIOS_SLOT,
                   SMBIOS_TYPES=SMBIOS_TYPES, SMBIOS_KEPT=SMBIOS_KEPT, SMBIOS_AT=SMBIOS_AT)
 FLAT_SURVEY = re.sub(r"\b(%s)\b" % "|".join(_CONSTANTS), lambda m: str(_CONSTANTS[m.group(1)]), FLAT_SURVEY)
 

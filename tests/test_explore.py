@@ -189,3 +189,163 @@ def test_table_headers_are_found_inside_printable_runs_and_past_the_kept_strings
     assert len(s["bios"]["strings"]) == 8
     for name, where in placed.items():
         assert s["tables"][name]["address"] == where, name
+
+
+def _random_fseg(r, keyword_rate):
+    """64 KiB that look like a firmware image to the scan: fill (00h, FFh, NOPs), random bytes, bytes at
+    the edges of printable (1Fh, 20h, 7Eh, 7Fh, 80h), and text with the keywords in any case, near
+    misses and "%"."""
+    keywords = [b"bios", b"BIOS", b"BiOs", b"version", b"VERSION", b"copyright", b"Copyright", b"(c)", b"(C)",
+                b"copyrigh", b"versio", b"bio", b"(c"]
+    out = bytearray()
+    while len(out) < 0x10000:
+        k = r.random()
+        if k < 0.25:
+            out += bytes([r.choice([0, 0xFF, 0x90])]) * r.randint(1, 300)
+        elif k < 0.45:
+            out += bytes(r.randrange(256) for _ in range(r.randint(1, 200)))
+        elif k < 0.55:
+            out += bytes(r.choice([0x7F, 0x1F, 0x20, 0x7E, 0x80, 0x41]) for _ in range(r.randint(1, 20)))
+        else:
+            for _ in range(r.randint(1, 6)):
+                c = r.random()
+                out += (r.choice(keywords) if c < keyword_rate else b"%" if c < keyword_rate + 0.1 else
+                        bytes(r.randrange(0x20, 0x7F) for _ in range(r.randint(1, 12))))
+    return out[:0x10000]
+
+
+def test_the_flat_routine_finds_what_python_finds_in_random_segments():
+    """The flat routine's string scan and header scan, on 60 random F segments and EBDAs (headers
+    planted on paragraph boundaries of both, runs that start the segment and end it): its strings,
+    their places and the table headers' addresses and copied sizes must be what Python's re and a
+    paragraph loop find in the same bytes.  The routine works a dword at a time with borrow and carry
+    tricks; the oracle works a byte at a time."""
+    import dataclasses
+    import random
+    import re
+    import struct
+
+    import physcall
+    from physcall import explore as ex
+    from physcall.explore_decode import bios, tables
+    signatures = {"rsdp": b"RSD PTR ", "mp": b"_MP_", "pnp": b"$PnP", "bios32": b"_32_", "pir": b"$PIR"}
+    decoys = [b"RSD PTX", b"_SM3x", b"$", b"R", b"_"]
+    base = stubbios.build()
+    r = random.Random(20261130)
+    for trial in range(60):
+        low = bytearray(base.low)
+        fseg = _random_fseg(r, r.choice([0.3, 0.02, 0.005, 0.0]))
+        if trial % 3 == 0:
+            fseg[:14] = b"Version 1 BIOS"
+        if trial % 4 == 0:
+            fseg[-20:] = b"xx (c) copyright end"
+        low[0xF0000:0x100000] = fseg
+        ebda = int.from_bytes(low[0x40E:0x410], "little") << 4
+        for _ in range(r.randint(0, 8)):
+            at = r.choice([ebda + r.randrange(0, 1024, 16), 0xF0000 + r.randrange(0, 0x10000, 16)])
+            sig = r.choice(list(signatures.values()) + decoys + [b"_SM_", b"_SM3_"])
+            low[at:at + len(sig)] = sig
+        fw = dataclasses.replace(base, low=bytes(low))
+        flat = physcall.invoke(survey_calls()[1][1], firmware=fw)
+        assert flat.status == "returned", (trial, flat.status)
+        copies = flat.buffers["edi"]
+        fseg = bytes(low[0xF0000:0x100000])
+        runs = [m for m in re.finditer(rb"[\x20-\x7e]{6,}", fseg)
+                if re.search(rb"bios|version|copyright|\(c\)", m.group(), re.I) and b"%" not in m.group()]
+        want = [{"offset": 0xF0000 + m.start(), "length": len(m.group()),
+                 "text": m.group()[:ex.STRING_SLOT - 4].decode()} for m in runs[:ex.STRINGS]]
+        assert bios(copies)["string_places"] == want, trial
+        paragraphs = [(a, 1024 + ebda) for a in range(ebda, ebda + 1024, 16)] + \
+                     [(a, 0x100000) for a in range(0xF0000, 0x100000, 16)]
+        found = tables(copies)
+        for i, (name, sig) in enumerate(signatures.items()):
+            first = next(((a, end) for a, end in paragraphs if low[a:a + len(sig)] == sig), None)
+            address, copied = struct.unpack_from("<II", copies, ex.FLAT_ANCHORS + 8 * i)
+            if first is None:
+                assert name not in found and address == 0, (trial, name)
+            else:
+                size = ex.PIR_SLOT if name == "pir" else ex.ANCHOR_SLOT
+                assert (address, copied) == (first[0], min(first[1] - first[0], size)), (trial, name)
+                start = ex.FLAT_ANCHOR_DATA + ex.ANCHOR_SLOT * i
+                assert copies[start:start + copied] == low[first[0]:first[0] + copied], (trial, name)
+        sm = next((a for a, _ in paragraphs[64:] if low[a:a + 4] == b"_SM_" or low[a:a + 5] == b"_SM3_"), 0)
+        assert struct.unpack_from("<I", copies, ex.FLAT_ANCHORS + 8 * ex.SMBIOS_SLOT)[0] == sm, trial
+
+
+def _smbios_table(r, count):
+    """``count`` random structures (SMBIOS 3.x section 6.1: type, length, handle, formatted area, then
+    strings ending in a double NUL), types the survey decodes and others, 127 now and then."""
+    types = [0, 1, 2, 3, 4, 17, 17, 17, 7, 9, 16, 19, 32] + ([127] if count < 200 else [])
+    out = bytearray()
+    for handle in range(count):
+        kind = r.choice(types)
+        formatted = r.randint(4, 40) if count >= 200 or r.random() < 0.97 else r.randint(0, 3)
+        out += bytes([kind, formatted]) + handle.to_bytes(2, "little")
+        out += bytes(r.randrange(256) for _ in range(max(0, formatted - 4)))
+        strings = [bytes(r.randrange(0x20, 0x7F) for _ in range(r.randint(1, 30))) for _ in range(r.randint(0, 3))]
+        out += b"".join(s + b"\0" for s in strings) + b"\0" if strings else b"\0\0"
+        if kind == 127 and r.random() < 0.7:
+            break
+    return bytes(out)
+
+
+def _walk(table, length):
+    """The structure table walked in Python: [(type, bytes)] up to ``length`` bytes, the end-of-table
+    structure (127) or a structure that does not fit (``table``: the memory from its start, past
+    ``length``)."""
+    out, at = [], 0
+    while at + 4 <= length and table[at + 1] >= 4:
+        end = table.find(b"\0\0", at + table[at + 1])
+        if end < 0 or end + 2 > length:
+            break
+        out.append((table[at], table[at:end + 2]))
+        at = end + 2
+        if out[-1][0] == 127:
+            break
+    return out
+
+
+def test_the_smbios_walk_matches_python_on_random_tables():
+    """Random structure tables behind _SM_ and _SM3_ entry points (a few structures to 600, lengths that
+    cut a structure, formatted areas too short to be one, _SM3_ tables above 4 GiB): the count of
+    structures walked, the type of each (the first SMBIOS_TYPES) and the structures of the decoded types
+    kept (while they fit SMBIOS_KEPT) must be what a Python walk of the same bytes gives."""
+    import dataclasses
+    import random
+    import struct
+
+    import physcall
+    from physcall import explore as ex
+    base = stubbios.build()
+    r = random.Random(1130)
+    for trial in range(40):
+        low = bytearray(base.low)
+        for off in range(0xF0000, 0x100000, 16):
+            if low[off:off + 4] in (b"_SM_", b"_SM3"):
+                low[off:off + 4] = bytes(4)
+        table = _smbios_table(r, r.choice([1, 5, 30, 200, 600]))[:0xF000]
+        at = 0x90000
+        low[at:at + len(table)] = table
+        length = len(table) if r.random() < 0.8 else r.randrange(0, len(table) + 50)
+        high = trial % 10 == 9
+        ep = bytearray(31)
+        if trial % 2:
+            ep[0:4], ep[5] = b"_SM_", 31
+            struct.pack_into("<HI", ep, 0x16, min(length, 0xFFFF), at)
+            length = min(length, 0xFFFF)
+        else:
+            ep[0:5], ep[6] = b"_SM3_", 24
+            struct.pack_into("<IQ", ep, 0x0C, length, at | (1 << 32 if high else 0))
+        ep_at = 0xF0000 + 16 * r.randrange(0x100, 0xF00)
+        low[ep_at:ep_at + len(ep)] = ep
+        flat = physcall.invoke(survey_calls()[1][1], firmware=dataclasses.replace(base, low=bytes(low)))
+        assert flat.status == "returned", (trial, flat.status)
+        walked = [] if (high and not trial % 2) else _walk(bytes(low[at:at + length + 64]), length)
+        kept, size = b"", 0
+        for kind, data in walked:
+            if kind in ex.SMBIOS_DECODED and size + len(data) <= ex.SMBIOS_KEPT:
+                kept, size = kept + data, size + len(data)
+        area = flat.buffers["ebp"]
+        assert (flat.regs.ecx, flat.regs.ebx) == (len(walked), size), trial
+        assert area[8:8 + min(len(walked), ex.SMBIOS_TYPES)] == bytes(k for k, _ in walked[:ex.SMBIOS_TYPES]), trial
+        assert area[ex.SMBIOS_AT:ex.SMBIOS_AT + size] == kept, trial
