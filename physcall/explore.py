@@ -219,17 +219,17 @@ vbe_failed:
        "controller": vbe_controller("vbe_", "vbe_failed")}
 
 
-def _if_disk(index, name, body):
-    """``body`` only if the BDA counts more than ``index`` hard disks (0040:0075): every int 13h costs
-    time in the jump, one for an absent drive too."""
-    label = "skip_" + name.replace(":", "_")
-    return ("    push ds\n    xor ax, ax\n    mov ds, ax\n    cmp byte ptr [0x475], %d\n    pop ds\n    jb %s\n"
-            % (index + 1, label)) + body + label + ":\n"
+def _if_disk(index):
+    """Go on only if the BDA counts more than ``index`` hard disks (0040:0075), else past every drive's
+    EDD calls (edd_done): every int 13h costs time in the jump, one for an absent drive too, and so
+    does each translated test (one per drive, not one per call)."""
+    return ("    push ds\n    xor ax, ax\n    mov ds, ax\n    cmp byte ptr [0x475], %d\n    pop ds\n    jb edd_done\n"
+            % (index + 1))
 
 
 def real_mode_survey(only=None):
     """The real-mode routine: every BIOS service of the survey (or the records named in ``only``),
-    each answer into the block."""
+    each answer into the block.  The EDD calls go drive by drive (41h, then 48h)."""
     pieces = {"int11": _int("int11", 0x11, ""),
               "int12": _int("int12", 0x12, ""),
               "e820": "    ; e820 walk\n" + _at_block() + E820_LOOP + _record("e820"),
@@ -242,14 +242,19 @@ def real_mode_survey(only=None):
                                          "    xor dx, dx\n" % EDID_AT),
               "pci_bios": _int("pci_bios", 0x1A, "    mov ax, 0xB101\n    xor edi, edi\n")}
     for i, drive in enumerate(EDD_DRIVES):
-        pieces["edd41:%02x" % drive] = _if_disk(i, "edd41:%02x" % drive, _int(
-            "edd41:%02x" % drive, 0x13, "    mov ah, 0x41\n    mov bx, 0x55AA\n    mov dl, 0x%02x\n" % drive))
-        pieces["edd48:%02x" % drive] = _if_disk(i, "edd48:%02x" % drive, _int(
+        pieces["edd41:%02x" % drive] = _int(
+            "edd41:%02x" % drive, 0x13, "    mov ah, 0x41\n    mov bx, 0x55AA\n    mov dl, 0x%02x\n" % drive)
+        pieces["edd48:%02x" % drive] = _int(
             "edd48:%02x" % drive, 0x13, "    push ds\n    mov ax, es\n    mov ds, ax\n    lea si, [di+%d]\n"
             "    mov word ptr [si], %d\n    mov ah, 0x48\n    mov dl, 0x%02x\n"
-            % (EDD_AT + EDD_STRIDE * i, EDD_RESULT, drive), depth=2) + "    pop ds\n")
-    parts = [PROLOGUE] + [pieces[name] for name in RECORDS if only is None or name in only]
-    parts.append("    add sp, 4\n    ret\n" + RECORD_SUB)
+            % (EDD_AT + EDD_STRIDE * i, EDD_RESULT, drive), depth=2) + "    pop ds\n"
+    wanted = [name for name in RECORDS if only is None or name in only]
+    parts = [PROLOGUE] + [pieces[name] for name in wanted if not name.startswith("edd")]
+    for i, drive in enumerate(EDD_DRIVES):
+        names = [name for name in ("edd41:%02x" % drive, "edd48:%02x" % drive) if name in wanted]
+        if names:
+            parts += [_if_disk(i)] + [pieces[name] for name in names]
+    parts.append("edd_done:\n    add sp, 4\n    ret\n" + RECORD_SUB)
     return "".join(parts)
 
 

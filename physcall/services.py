@@ -93,9 +93,7 @@ def vbe_controller(prefix, failed, max_modes=256):
     inc bx
     inc si
     test al, al
-    jz %(p)soem_done
-    loop %(p)soem
-%(p)soem_done:
+    loopnz %(p)soem
     lds bx, es:[di+14]
     mov cx, %(copy)d
 %(p)smodes:
@@ -104,8 +102,8 @@ def vbe_controller(prefix, failed, max_modes=256):
     add bx, 2
     add bp, 2
     cmp ax, 0xFFFF
+    loopne %(p)smodes
     je %(p)smodes_done
-    loop %(p)smodes
     mov word ptr gs:[bp], 0xFFFF
 %(p)smodes_done:
     pop bp
