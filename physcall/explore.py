@@ -223,8 +223,8 @@ def _if_disk(index):
     """Go on only if the BDA counts more than ``index`` hard disks (0040:0075), else past every drive's
     EDD calls (edd_done): every int 13h costs time in the jump, one for an absent drive too, and so
     does each translated test (one per drive, not one per call)."""
-    return ("    push ds\n    xor ax, ax\n    mov ds, ax\n    cmp byte ptr [0x475], %d\n    pop ds\n    jb edd_done\n"
-            % (index + 1))
+    return ("    push ds\n    xor ax, ax\n    mov ds, ax\n    cmp byte ptr [0x475], %d\n    pop ds\n"
+            "    jb edd_done\n" % (index + 1))
 
 
 def real_mode_survey(only=None):
