@@ -260,18 +260,19 @@ def real_mode_survey(only=None):
 
 # Flat 32-bit, paging off, into EDI's buffer (offsets below): the BDA (0400h, 256 bytes); F000:FFF0
 # (the BIOS date at FFFF5h, the model byte at FFFFEh); the F segment's strings that name the BIOS
-# (below); the table headers on 16-byte boundaries of the EBDA's first KiB (its segment is the BDA
-# word at 040Eh; ACPI 6.x section 5.2.5.1: the RSDP may be there; MP 1.4 section 4: so may _MP_),
-# then of the F segment, the first of each kind with up to its slot's bytes; the SMBIOS 3.x section
-# 5.2 entry point, "_SM_" (table address dword at 18h, length word at 16h) or "_SM3_" (address qword
-# at 10h, maximum size dword at 0Ch).  Then the SMBIOS structure table is walked (section 6.1:
-# formatted area, strings, double NUL) into EBP's buffer: a dword count of structures, a dword of
-# bytes kept, the type of each structure (SMBIOS_TYPES of them), and the structures of the types the
-# survey decodes, whole, while they fit.  The F segment itself (64 KiB) never comes back: each page
-# of results is swapped in and out by the kernel and copied to the mailbox, which under TCG costs
-# more jump time than most of the survey's BIOS calls (bench/bench_jump.py).
-# EAX = the entry point's length (0: none), EBX = structure bytes kept, ECX = structures walked,
-# EDX = the EBDA's address.
+# (below); the table headers on 16-byte boundaries of the EBDA's first KiB (its segment is the BDA word
+# at 040Eh; ACPI 6.x section 5.2.5.1: the RSDP may be there; MP 1.4 section 4: so may _MP_), then of
+# the F segment, the first of each kind with up to its slot's bytes; the SMBIOS 3.x section 5.2 entry
+# point, "_SM_" (table address dword at 18h, length word at 16h) or "_SM3_" (address qword at 10h,
+# maximum size dword at 0Ch).  Then the SMBIOS structure table is walked (section 6.1: formatted area,
+# strings, double NUL) into EBP's buffer: a dword count of structures, a dword of bytes kept, the type
+# of each structure (SMBIOS_TYPES of them), and the structures of the types the survey decodes, whole,
+# while they fit; no byte past the table's length is read (a table above 4 GiB, or a length of 0,
+# leaves nothing to read: its address may be a device's).  EDI's buffer comes zero-filled (Buffer), so
+# its header slots start empty.  The F segment itself (64 KiB) never comes back: each page of results
+# is swapped in and out by the kernel and copied to the mailbox, which under TCG costs more jump time
+# than most of the survey's BIOS calls (bench/bench_jump.py). EAX = the entry point's length (0: none),
+# EBX = structure bytes kept, ECX = structures walked, EDX = the EBDA's address.
 FLAT_LOW, FLAT_TOP = 0, 256
 FLAT_STRINGS, STRINGS, STRING_SLOT = FLAT_TOP + 16, 8, 128     # per slot: word offset, word length, text
 FLAT_ANCHORS = FLAT_STRINGS + STRINGS * STRING_SLOT              # per anchor: dword address, dword bytes
@@ -615,9 +616,11 @@ FLAT_SURVEY = ("""
     mov [edi], eax
     mov [edi+4], eax
 walk:
-    movzx eax, byte ptr [esi+1]
     lea ecx, [esi+4]
     cmp ecx, edx
+    mov ebx, esi
+    cmova ebx, edi
+    movzx eax, byte ptr [ebx+1]
     seta cl
     cmp eax, 4
     setb ch

@@ -349,3 +349,31 @@ def test_the_smbios_walk_matches_python_on_random_tables():
         assert (flat.regs.ecx, flat.regs.ebx) == (len(walked), size), trial
         assert area[8:8 + min(len(walked), ex.SMBIOS_TYPES)] == bytes(k for k, _ in walked[:ex.SMBIOS_TYPES]), trial
         assert area[ex.SMBIOS_AT:ex.SMBIOS_AT + size] == kept, trial
+
+
+def test_the_smbios_walk_reads_nothing_past_the_table():
+    """A table the walk must not touch: behind an _SM3_ entry point its address is above 4 GiB (the low
+    dword names a device's range), behind an _SM_ one its length is 0 (the address is the I/O APIC's).
+    In a jump that read would reach a device; in the dry run it is an unknown read.  None may happen."""
+    import dataclasses
+    import struct
+
+    import physcall
+    base = stubbios.build()
+    for sig, length, address in ((b"_SM3_", 0x1000, 0x1_7FFE0000), (b"_SM_", 0, 0xFEC00000)):
+        low = bytearray(base.low)
+        for off in range(0xF0000, 0x100000, 16):
+            if low[off:off + 4] in (b"_SM_", b"_SM3"):
+                low[off:off + 4] = bytes(4)
+        ep = bytearray(31)
+        ep[0:len(sig)] = sig
+        if sig == b"_SM3_":
+            ep[6] = 24
+            struct.pack_into("<IQ", ep, 0x0C, length, address)
+        else:
+            ep[5] = 31
+            struct.pack_into("<HI", ep, 0x16, length, address)
+        low[0xF8000:0xF8000 + len(ep)] = ep
+        flat = physcall.invoke(survey_calls()[1][1], firmware=dataclasses.replace(base, low=bytes(low)))
+        assert flat.status == "returned" and flat.report.hazards == [], (sig, flat.report.hazards)
+        assert (flat.regs.ecx, flat.regs.ebx) == (0, 0), sig
