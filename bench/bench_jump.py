@@ -22,8 +22,8 @@ benchmarking in noisy environments", 2016).  The minimum and the median are prin
 floor and the explore survey are measured twice a round (2n jumps each): theirs is the tightest
 target, and the lower quartile of 60 moves less than that of 30.  The kernel's part is not pooled
 over images: its time before the image varies from jump to jump whatever the image (two identical
-floors in one run: lower quartiles 16.7 and 14.1 M), and after a real16 call its resume takes
-~0.5 M cycles more than after the floor (~10.7 against ~10.1 M, steady).
+floors in one run: lower quartiles 16.7 and 14.1 M), and its time after the image grows with the
+image's work (~10.7 M after the floor, ~12.7 M after explore; docs/DESIGN.md).
 The jumps happen only inside the guest (it refuses without physcall.guest=1 on its command line).
 """
 
