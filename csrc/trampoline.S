@@ -68,6 +68,17 @@
 #define CMOS_INDEX		0x70
 #define CMOS_DATA		0x71
 
+/* Our flat data selector into every data segment register: at the entry (64-bit) and on the way up
+ * from real mode (32-bit); the encoding is the same in both. */
+.macro LOAD_FLAT_DATA
+	movl	$PC_SEL_DATA, %eax
+	movl	%eax, %ds
+	movl	%eax, %es
+	movl	%eax, %fs
+	movl	%eax, %gs
+	movl	%eax, %ss
+.endm
+
 /* 8259 initialisation (ICW1 edge + cascade + ICW4, ICW2 vector base, ICW3 wiring, ICW4 8086 mode,
  * normal EOI), master then slave, as the kernel's init_8259A does (arch/x86/kernel/i8259.c).
  * ICW1 clears the IMR: callers mask or set it right after. */
@@ -179,12 +190,7 @@ pc_entry:
 	/* Our GDT, and DS/ES/SS/FS/GS reloaded from it (the kernel's GDTR is 0/0 here).  CS keeps the
 	 * kernel's flat 64-bit code, selector 10h as ours: the first far jump loads ours. */
 	lgdt	gdt_desc(%rip)
-	movl	$PC_SEL_DATA, %eax
-	movl	%eax, %ds
-	movl	%eax, %es
-	movl	%eax, %fs
-	movl	%eax, %gs
-	movl	%eax, %ss
+	LOAD_FLAT_DATA
 
 	/* For each call: copy it to `cur`, run it below, copy it back, copy its buffers to the mailbox.
 	 * %r12d = index, %r13 = &calls[index], %r14d = min(count, PC_MAX_CALLS). */
@@ -561,12 +567,7 @@ rm16:
 	.code32
 up32:
 	/* Protected mode, paging off: PAE, our 0-4 GiB tables, LME, PG on -> compatibility mode. */
-	movl	$PC_SEL_DATA, %eax
-	movl	%eax, %ds
-	movl	%eax, %es
-	movl	%eax, %fs
-	movl	%eax, %gs
-	movl	%eax, %ss
+	LOAD_FLAT_DATA
 	movl	long_rsp, %esp			/* the call left %esp on its own stack */
 	movl	irq_more, %eax			/* both 0 or 1 */
 	xorl	$1, %eax
