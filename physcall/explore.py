@@ -286,14 +286,13 @@ SMBIOS_TYPES, SMBIOS_KEPT = 512, 0x1400                          # a 24-DIMM ser
 SMBIOS_AT = 8 + SMBIOS_TYPES                                     # where the kept structures start
 SMBIOS_DECODED = tuple(DECODERS)                                 # the types smbios_decode summarises
 
-# ZF=1 when all four bytes of EAX are printable (20h-7Eh), tested in parallel: EDX gets bit 7 of a
-# byte below 20h ((x - 20h) & ~x) or above 7Eh ((x + 1) | x); clobbers EDI.
+# ZF=1 when all four bytes of EAX are printable (20h-7Eh), tested at once: bit 7 of EDX is set for
+# some byte when one is below 20h (x - 20h: the lowest such byte borrows), 80h or above (x), or 7Fh
+# (x + 1).  Which bytes are marked is exact only up to the first: NONPRINTABLE_MASK is the per-byte
+# mask.  Clobbers EDI.
 PRINTABLE_DWORD = """    lea edx, [eax-0x20202020]
-    mov edi, eax
-    not edi
-    and edx, edi
     lea edi, [eax+0x01010101]
-    or edi, eax
+    or edx, eax
     or edx, edi
     test edx, 0x80808080
 """
@@ -362,12 +361,7 @@ s_test:
     jz s_segend
 s_fwd:
     lodsd
-    lea edx, [eax-0x20202020]
-    lea edi, [eax+0x01010101]
-    or edx, eax
-    or edx, edi
-    test edx, 0x80808080
-    loopz s_fwd
+""" + PRINTABLE_DWORD + """    loopz s_fwd
     jnz s_stop
 s_segend:
     mov eax, esi
