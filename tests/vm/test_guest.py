@@ -238,6 +238,14 @@ def test_qemu_argv_is_pc_seabios_without_network_or_virtio(tmp_path):
     assert "physcall.python=%s" % guest_mod.host_python() in line
 
 
+def test_qemu_argv_sizes_tcgs_translation_buffer_and_leaves_kvm_alone(tmp_path):
+    def accel(kind):
+        argv = guest_mod.qemu_argv("bz", "rd", str(tmp_path), accel=kind)
+        return argv[argv.index("-accel") + 1]
+    assert accel("tcg") == "tcg,tb-size=%d" % guest_mod.TCG_TB_SIZE_MB
+    assert accel("kvm") == "kvm"           # tb-size is TCG's: KVM would refuse the option
+
+
 def test_accel_choices():
     assert guest_mod.resolve_accel("auto") == "tcg"
     with pytest.raises(GuestError, match="choose auto, tcg or kvm"):
