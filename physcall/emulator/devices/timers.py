@@ -60,7 +60,7 @@ class Pit(Device):
 
     def __init__(self):
         self.state = s = ffi.new("struct pc_pit *")
-        for n, status in enumerate((0x36, 0x74, 0xB6)):
+        for n, status in enumerate((0x34, 0x74, 0xB6)):      # channel 0 as SeaBIOS's pit_setup()
             s.count[n], s.access[n], s.status[n] = 0xFFFF, 3, status
         self._initial = bytes(ffi.buffer(s))
 
