@@ -69,7 +69,8 @@ struct pc_pit {
     uint8_t latched[3];                 /* 1: latch[n] holds a latched count not yet read out */
     uint8_t access[3];                  /* 1 LSB, 2 MSB, 3 LSB then MSB */
     uint8_t flip[3];                    /* next byte of a 16-bit access: 0 LSB, 1 MSB */
-    uint8_t status[3];
+    uint8_t status[3];                  /* the last control word's low 6 bits: access, mode, BCD */
+    uint8_t status_latched[3];          /* 1: a read-back latched the status, the next read gives it */
 };
 struct pc_cmos { uint8_t index; uint8_t ram[128]; };
 struct pc_sysport { uint8_t value; };

@@ -30,13 +30,19 @@ static void pit_latch(struct pc_pit *p, int n)
     p->latched[n] = 1;
 }
 
-/* 8254 counter n read: a running counter moves down PC_PIT_STEP per read, a latched one reads the
- * latch until both bytes of a 16-bit access are out (Intel 8254 data sheet, "Counter Latch Command") */
+/* 8254 counter n read: a status latched by a read-back comes first (OUT high, count loaded: bit 7
+ * set, bit 6 clear, then the control word's low 6 bits); then a running counter moves down
+ * PC_PIT_STEP per read, a latched one reads the latch until both bytes of a 16-bit access are out
+ * (Intel 8254 data sheet, "Read-Back Command" and "Counter Latch Command") */
 static uint8_t pit_read(struct pc_pit *p, int n)
 {
     uint16_t value;
     uint8_t out;
 
+    if (p->status_latched[n]) {
+        p->status_latched[n] = 0;
+        return 0x80 | p->status[n];
+    }
     if (p->latched[n]) {
         value = p->latch[n];
     } else {
@@ -71,10 +77,15 @@ static void pit_write(struct pc_pit *p, uint32_t port, uint8_t value)
         return;
     }
     n = value >> 6;
-    if (n == 3) {                       /* read-back: latch the counters named in bits 1-3 */
-        for (int i = 0; i < 3; i++)
-            if ((value & (2 << i)) && !(value & 0x20))
+    if (n == 3) {                       /* read-back: latch the counters named in bits 1-3: their */
+        for (int i = 0; i < 3; i++) {   /* count unless bit 5, their status unless bit 4 */
+            if (!(value & (2 << i)))
+                continue;
+            if (!(value & 0x20))
                 pit_latch(p, i);
+            if (!(value & 0x10))
+                p->status_latched[i] = 1;
+        }
     } else if (access == 0) {           /* counter latch command */
         pit_latch(p, n);
         p->flip[n] = 0;

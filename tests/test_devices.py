@@ -63,6 +63,22 @@ def test_pit_latch_and_access_modes():
     assert pit.read(0x40, 1) == (0x1234 - 3 * Pit.STEP) & 0xFF
 
 
+def test_pit_read_back_gives_the_status_then_the_count():
+    """Intel 8254 data sheet, "Read-Back Command": a latched status byte is read before a latched count;
+    the status is OUTPUT (bit 7), NULL COUNT (bit 6), then the control word's access, mode and BCD."""
+    pit = Pit()
+    pit.write(0x43, 1, 0xE2)                     # read-back: status only, counter 0
+    assert pit.read(0x40, 1) == 0xB4             # mode 2, LSB then MSB, binary: SeaBIOS's pit_setup()
+    assert pit.read(0x40, 1) == (0xFFFF - Pit.STEP) & 0xFF   # once: then the running count's LSB
+    pit.write(0x43, 1, 0xB6)                     # counter 2, LSB then MSB, mode 3 (the speaker's)
+    pit.write(0x42, 1, 0x00), pit.write(0x42, 1, 0x10)
+    pit.write(0x43, 1, 0xC8)                     # read-back: count and status, counter 2
+    assert pit.read(0x42, 1) == 0xB6             # OUT high, count loaded, 36h
+    assert pit.read(0x42, 1) | pit.read(0x42, 1) << 8 == 0x1000 - Pit.STEP
+    pit.write(0x43, 1, 0xD8)                     # read-back: count only, counter 2 (bit 4 set)
+    assert pit.read(0x42, 1) | pit.read(0x42, 1) << 8 == 0x1000 - 2 * Pit.STEP
+
+
 def test_pic_takes_the_init_words_then_masks():
     pic = Pic()
     for port, value in ((0x20, 0x11), (0x21, 0x30), (0x21, 0x04), (0x21, 0x01), (0x21, 0xFE)):

@@ -165,3 +165,17 @@ def test_entry_flags_and_returned_flags_match_the_dry_run(jump_guest):
     assert real[1].regs.eax == dry[1].regs.eax == 0x2
     for r, d in zip(real, dry):
         assert r.regs.eflags == d.regs.eflags, (r.call.describe(), hex(r.regs.eflags), hex(d.regs.eflags))
+
+
+def test_the_pit_reads_back_in_the_mode_the_dry_run_models(jump_guest):
+    """During a real16 call channel 0 runs as SeaBIOS's pit_setup() leaves it: QEMU's 8254 answers a
+    read-back with its status byte, and the dry run's model answers the same access, mode and BCD bits
+    (bit 7, OUTPUT, and bit 6, NULL COUNT, depend on the instant)."""
+    from physcall import Routine, invoke
+    from physcall.vmbackend import Session
+    calls = [Routine("mov al, 0xE2\nout 0x43, al\nin al, 0x40\nret")]
+    with Session(guest=jump_guest) as vm:
+        real = vm.invoke(calls)
+    dry = invoke(calls)
+    assert real[0].status == dry[0].status == "returned"
+    assert real[0].regs.al & 0x3F == dry[0].regs.al & 0x3F == 0x34, (hex(real[0].regs.al), hex(dry[0].regs.al))

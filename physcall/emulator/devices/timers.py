@@ -53,7 +53,7 @@ class Cmos(Device):
 
 class Pit(Device):
     """8254 PIT at 40h-43h (Intel 8254 data sheet): per-counter access mode (LSB, MSB, LSB then MSB),
-    counter latch and read-back commands.  Counters move down a fixed step per read, so that delay
+    counter latch and read-back commands (count and status).  Counters move down a fixed step per read, so that delay
     loops that poll them end."""
     ports = (0x40, 0x41, 0x42, 0x43)
     STEP = constants(CSRC / "hostlib.h")["PC_PIT_STEP"]
@@ -71,6 +71,9 @@ class Pit(Device):
         if port == 0x43:
             return 0xFF                       # the mode register is write-only
         s, n = self.state, port - 0x40
+        if s.status_latched[n]:                # a read-back's status first: OUT high, count loaded
+            s.status_latched[n] = 0
+            return 0x80 | s.status[n]
         if s.latched[n]:
             value = s.latch[n]
         else:
@@ -100,10 +103,13 @@ class Pit(Device):
                 s.count[n] = value if s.access[n] == 1 else value << 8
             return
         n, access = value >> 6, (value >> 4) & 3
-        if n == 3:                                # read-back: latch the counters named in bits 1-3
-            for i in range(3):
-                if value & (2 << i) and not value & 0x20:
-                    self._latch(i)
+        if n == 3:                                # read-back: latch the counters named in bits 1-3,
+            for i in range(3):                    # their count unless bit 5, their status unless bit 4
+                if value & (2 << i):
+                    if not value & 0x20:
+                        self._latch(i)
+                    if not value & 0x10:
+                        s.status_latched[i] = 1
         elif access == 0:                         # counter latch command
             self._latch(n)
             s.flip[n] = 0
