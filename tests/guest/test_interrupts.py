@@ -178,4 +178,5 @@ def test_the_pit_reads_back_in_the_mode_the_dry_run_models(jump_guest):
         real = vm.invoke(calls)
     dry = invoke(calls)
     assert real[0].status == dry[0].status == "returned"
-    assert real[0].regs.al & 0x3F == dry[0].regs.al & 0x3F == 0x34, (hex(real[0].regs.al), hex(dry[0].regs.al))
+    real_al, dry_al = real[0].regs.al, dry[0].regs.al
+    assert real_al & 0x3F == dry_al & 0x3F == 0x34, (hex(real_al), hex(dry_al))

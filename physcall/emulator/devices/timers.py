@@ -53,8 +53,8 @@ class Cmos(Device):
 
 class Pit(Device):
     """8254 PIT at 40h-43h (Intel 8254 data sheet): per-counter access mode (LSB, MSB, LSB then MSB),
-    counter latch and read-back commands (count and status).  Counters move down a fixed step per read, so that delay
-    loops that poll them end."""
+    counter latch and read-back commands (count and status).  Counters move down a fixed step per
+    read, so that delay loops that poll them end."""
     ports = (0x40, 0x41, 0x42, 0x43)
     STEP = constants(CSRC / "hostlib.h")["PC_PIT_STEP"]
 
