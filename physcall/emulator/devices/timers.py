@@ -8,7 +8,7 @@ tests/test_ports.py holds the two against each other.
 
 import datetime
 
-from ...abi import constants
+from ...abi import PIT_BIOS_MODE, constants
 from ...hostlib import ffi
 from ...resources import CSRC
 from .base import Device
@@ -60,7 +60,8 @@ class Pit(Device):
 
     def __init__(self):
         self.state = s = ffi.new("struct pc_pit *")
-        for n, status in enumerate((0x34, 0x74, 0xB6)):      # channel 0 as SeaBIOS's pit_setup()
+        # channel 0 as the trampoline runs it for the firmware (SeaBIOS's pit_setup()), 1 and 2 as at boot
+        for n, status in enumerate((PIT_BIOS_MODE & 0x3F, 0x74, 0xB6)):
             s.count[n], s.access[n], s.status[n] = 0xFFFF, 3, status
         self._initial = bytes(ffi.buffer(s))
 
