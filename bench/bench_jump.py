@@ -3,7 +3,7 @@ call that only returns (what a batch costs before any BIOS work), one call (int 
 calls, the whole `physcall explore` survey, int 13h reads of 64 sectors (8 x AH=42h of 8 from drive
 80h) and int 15h AH=86h waiting 100 ms; TSC-based, one guest, one run, interleaved so drift hits all.
 
-    python3 bench/bench_jump.py [-n 30]
+    python3 bench/bench_jump.py [-n 30] [--seed 0]
 
 Prints min, lower quartile and median TSC cycles of reboot(LINUX_REBOOT_CMD_KEXEC) (the kexec_load
 is not timed), of the time inside the image, and of the rest (the kernel's freeze and thaw), and the
@@ -22,14 +22,19 @@ benchmarking in noisy environments", 2016).  The minimum and the median are prin
 floor and the explore survey are measured twice a round (2n jumps each): theirs is the tightest
 target, and the lower quartile of 60 moves less than that of 30.  The kernel's part is not pooled
 over images: its time before the image varies from jump to jump whatever the image (two identical
-floors in one run: lower quartiles 16.7 and 14.1 M), and its time after the image grows with the
-image's work (~10.7 M after the floor, ~12.7 M after explore; docs/DESIGN.md).
+floors in one run: lower quartiles 16.7 and 14.1 M), and an image that runs a call leaves the
+kernel ~0.7-1.2 M more to do after it than the floor does (docs/DESIGN.md).
+Each round runs its images in a fresh order (shuffled, seeded by --seed): a jump's kernel part
+depends on what ran just before it (one 0.2 s after the previous jump pays ~100 ms for the PS/2
+mouse's reconnect; 0.5 s, --gap's default, is clear of it), and in a fixed order each image always
+follows the same neighbour, whose after-effects it then carries in every round.
 The jumps happen only inside the guest (it refuses without physcall.guest=1 on its command line).
 """
 
 import argparse
 import json
 import os
+import random
 import statistics
 import sys
 import time
@@ -79,7 +84,7 @@ def one_round_trip(layout):
         box.close()
 
 
-def in_guest(n, gap):
+def in_guest(n, gap, seed):
     from physcall import kexec
     from physcall.safety import in_guest as guest_ok
     if not guest_ok():
@@ -89,16 +94,18 @@ def in_guest(n, gap):
     img = {k: [] for k in lays}
     pages = {}
     order = list(lays) + list(PAIRED)         # the explore/floor pair twice a round
+    shuffle = random.Random(seed).shuffle
     with kexec.JumpLock():
         for name in lays:                     # warm-up: first jumps page things in
             one_round_trip(lays[name])
         for _ in range(n):
+            shuffle(order)                    # each image after every other as often: no order bias
             for name in order:
                 time.sleep(gap)
                 a, b, pages[name] = one_round_trip(lays[name])
                 rt[name].append(a)
                 img[name].append(b)
-    print(json.dumps({"round_trip": rt, "in_image": img, "pages": pages, "tsc_mhz": kexec.tsc_mhz()}))
+    print(json.dumps({"round_trip": rt, "in_image": img, "pages": pages, "tsc_mhz": kexec.tsc_mhz(), "seed": seed}))
 
 
 def quartile(values):
@@ -111,6 +118,8 @@ def stats(values):
 
 
 def report(data):
+    if "seed" in data:
+        print("each round in its own shuffled order (--seed %d)" % data["seed"])
     rows = {}
     for name in ("floor", "empty", "one", "sixty_four", "explore", "disk64", "wait100"):
         r, i = data["round_trip"][name], data["in_image"][name]
@@ -148,10 +157,11 @@ def main():
     ap.add_argument("--gap", type=float, default=0.5,
                     help="seconds between jumps: a jump right after another waits for the previous "
                          "thaw's asynchronous device work (the PS/2 mouse reconnect) and measures that")
+    ap.add_argument("--seed", type=int, default=0, help="seed of each round's shuffled order of images")
     ap.add_argument("--in-guest", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.in_guest:
-        return in_guest(args.n, args.gap)
+        return in_guest(args.n, args.gap, args.seed)
     from physcall import toolchain
     from physcall.safety import GUEST_TOKEN
     from physcall.vm import Guest, setup
@@ -159,7 +169,7 @@ def main():
     toolchain.build_trampoline()
     with Guest(memory=os.environ.get("PHYSCALL_BENCH_MEM", "512M"), append=GUEST_TOKEN) as g:
         rc, out, err = g.run([g.python, os.path.abspath(__file__), "--in-guest", "-n", str(args.n),
-                              "--gap", str(args.gap)],
+                              "--gap", str(args.gap), "--seed", str(args.seed)],
                              timeout=1800)
         if rc != 0:
             sys.exit("bench_jump: the guest run failed (%d):\n%s" % (rc, err.decode(errors="replace")[-3000:]))
