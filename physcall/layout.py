@@ -107,18 +107,28 @@ def lay_out(calls):
                           "invoke() calls" % (len(calls), MAX_CALLS))
     *first, last = windows(len(calls))
     for window in first:
-        try:
-            return _lay_out_in(calls, window)
-        except _NoRoom:
-            pass                                 # too big for the block's free pages: the next window
-    return _lay_out_in(calls, last)
+        for spread in (True, False):
+            try:
+                return _lay_out_in(calls, window, spread)
+            except _NoRoom:
+                pass                             # too big for the block's free pages: the next window
+    return _lay_out_in(calls, last, False)
 
 
-def _lay_out_in(calls, window):
+def _lay_out_in(calls, window, spread=False):
+    """``spread``: each routine's code starts on a page of its own.  Under TCG every translated block
+    of the image costs, when the kernel's swap back overwrites its page, a walk of the blocks still
+    on that page for each 8-byte store before it: ~5.5 cycles per byte of the block's offset in its
+    page (docs/DESIGN.md, "What a jump costs under TCG").  Only where the pages are already paid for
+    (the block's free pages): a page more in the image costs more than the walks it saves."""
     lo, hi = window
     stack = (hi - STACK_SIZE, hi)
     cursor = _Cursor(lo, stack[0])
-    codes = [_code(call, cursor) for call in calls]
+    codes = []
+    for call in calls:
+        if spread and isinstance(call, Routine):
+            cursor.at = _align_up(cursor.at, PAGE)
+        codes.append(_code(call, cursor))
     # Buffers start on the page after the last code: no page holds both.  Under TCG (the QEMU guest) a
     # write to a page that holds translated code takes the slow path that checks for self-modifying
     # code, and a BIOS filling a buffer beside its caller's code paid that on every byte (a 256-byte

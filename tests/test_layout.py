@@ -54,10 +54,32 @@ def test_the_block_window_is_the_blocks_unused_tail():
 
 
 def test_the_explore_survey_fits_its_block():
-    """`physcall explore`'s one batch adds no page to the image (bench/bench_jump.py's explore/floor)."""
+    """`physcall explore`'s one batch adds no page to the image (bench/bench_jump.py's explore/floor),
+    and each of its two routines starts a page of its own (its blocks at the lowest offsets)."""
     from physcall.explore import survey_calls
     calls = [call for _, call in survey_calls()]
-    assert lay_out(calls).window == block_window(len(calls))
+    lay = lay_out(calls)
+    assert lay.window == block_window(len(calls))
+    assert [placed.code[0] % abi.PAGE_SIZE for placed in lay.calls] == [0, 0]
+
+
+def _pages(lo, hi):
+    return set(range(lo // abi.PAGE_SIZE, (hi - 1) // abi.PAGE_SIZE + 1))
+
+
+@pytest.mark.parametrize("buffer, spread", [(4096, True), (4 * 4096, False)])
+def test_routines_start_pages_of_their_own_only_where_the_block_has_them(buffer, spread):
+    """In the block's free pages each routine starts a page (thunks stay packed); when that would not
+    leave room, the batch is packed as before, still in the block, never sent to the batch window."""
+    calls = [interrupt(0x12), Routine("mov ax, 1\nret"), Routine("ret", mode="flat32", edi=Buffer(buffer))]
+    lay = lay_out(calls)
+    assert lay.window == block_window(len(calls))
+    starts = [placed.code[0] for placed in lay.calls]
+    assert [at % abi.PAGE_SIZE == 0 for at in starts[1:]] == [spread, spread]
+    assert starts[0] % abi.PAGE_SIZE == 0 and (starts[1] - starts[0] >= abi.PAGE_SIZE) is spread
+    code_pages = set().union(*(_pages(*placed.code) for placed in lay.calls))
+    buffer_pages = set().union(*(_pages(at, at + size) for placed in lay.calls for at, size in placed.buffers.values()))
+    assert not code_pages & buffer_pages
 
 
 def test_thunks():
