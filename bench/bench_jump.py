@@ -118,8 +118,7 @@ def stats(values):
 
 
 def report(data):
-    if "seed" in data:
-        print("each round in its own shuffled order (--seed %d)" % data["seed"])
+    print("each round in its own shuffled order (--seed %d)" % data["seed"])
     rows = {}
     for name in ("floor", "empty", "one", "sixty_four", "explore", "disk64", "wait100"):
         r, i = data["round_trip"][name], data["in_image"][name]

@@ -107,12 +107,12 @@ def lay_out(calls):
                           "invoke() calls" % (len(calls), MAX_CALLS))
     *first, last = windows(len(calls))
     for window in first:
-        for spread in (True, False):
+        for spread in (True, False):             # routines on pages of their own, else packed
             try:
                 return _lay_out_in(calls, window, spread)
             except _NoRoom:
                 pass                             # too big for the block's free pages: the next window
-    return _lay_out_in(calls, last, False)
+    return _lay_out_in(calls, last)
 
 
 def _lay_out_in(calls, window, spread=False):
