@@ -9,8 +9,9 @@
  *   0x12000-0x1bfff  the batch block (struct pc_block) at PC_BLOCK_BASE; a small batch's code,
  *                    buffers and stack in the whole pages after its used call slots (below)
  *   0x20000-0x87fff  else the batch: thunks, routines, buffers, stacks (physcall/layout.py)
- *   0x88000-0x8efff  identity page tables 0-4 GiB, 2 MiB pages (PML5, PML4, PDPT, 4 PDs)
- *   0x8f000-...      left alone: the EBDA sits below 0xa0000 (BDA word at 0x40e)
+ *   0x88000-0x8bfff  identity page tables 0-1 GiB, 2 MiB pages (PML5, PML4, PDPT, PD): the climb
+ *                    back runs on them only from paging on to the reload of the kernel's CR3
+ *   0x8c000-...      left alone: the EBDA sits below 0xa0000 (BDA word at 0x40e)
  *
  * A batch of n calls uses calls[0..n) of the block, which comes last in it: a batch that fits the
  * whole pages after calls[n-1] (8 pages for up to 13 calls) goes there instead of the batch window,
@@ -44,8 +45,8 @@
 #define PC_BLOCK_BASE         0x12000      /* struct pc_block (trampoline.ld.S places it here) */
 #define PC_BATCH_BASE         0x20000
 #define PC_BATCH_LIMIT        0x88000
-#define PC_PAGETABLE_BASE     0x88000      /* PML5, PML4, PDPT, PD0..PD3: 4 KiB each */
-#define PC_PAGETABLE_PAGES    7
+#define PC_PAGETABLE_BASE     0x88000      /* PML5, PML4, PDPT, PD: 4 KiB each */
+#define PC_PAGETABLE_PAGES    4
 #define PC_PAGE_SIZE          4096
 
 #define PC_MAX_CALLS          256

@@ -105,15 +105,21 @@ def mailbox_pages_needed(layout):
 # ---------------------------------------------------------------------------------------- segments
 
 def page_tables():
-    """PML5, PML4, PDPT, PD0..PD3 at PAGETABLE_BASE: identity 0-4 GiB with 2 MiB pages."""
+    """PML5, PML4, PDPT, PD at PAGETABLE_BASE: identity 0-1 GiB with 2 MiB pages.
+
+    The climb back runs on them from paging on to its first 64-bit instructions, which load the
+    kernel's CR3: only the trampoline's own pages (below 1 MiB) are reached through them.  Each page
+    of tables is a page of every image, swapped in and out by the kernel on every jump."""
     base = abi.PAGETABLE_BASE
     table = lambda entries: b"".join(struct.pack("<Q", e) for e in entries).ljust(PAGE, b"\0")
     present = 0x63                                  # P | RW | A | D
     pml5 = table([(base + 1 * PAGE) | present])
     pml4 = table([(base + 2 * PAGE) | present])
-    pdpt = table([(base + (3 + i) * PAGE) | present for i in range(4)])
-    pds = [table([((i << 30) | (j << 21)) | present | 0x80 for j in range(512)]) for i in range(4)]
-    return pml5 + pml4 + pdpt + b"".join(pds)
+    pdpt = table([(base + 3 * PAGE) | present])
+    pd = table([(j << 21) | present | 0x80 for j in range(512)])
+    tables = pml5 + pml4 + pdpt + pd
+    assert len(tables) == abi.PAGETABLE_PAGES * PAGE
+    return tables
 
 
 def forbidden_ranges(ebda=None):
