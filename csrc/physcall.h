@@ -5,8 +5,10 @@
  * Physical memory of one image (see docs/DESIGN.md, "The kexec-jump contract"):
  *
  *   0x00000-0x0ffff  page 0 (IVT, BDA), conventional memory: never a segment
- *   0x10000-0x11fff  trampoline: code, GDT, stacks, the current call
- *   0x12000-0x1bfff  the batch block (struct pc_block) at PC_BLOCK_BASE; a small batch's code,
+ *   0x10000-0x11fff  trampoline code, two pages (trampoline.ld.S says which part goes where)
+ *   0x12000-0x12fff  trampoline data at PC_TRAMPOLINE_DATA: GDT, saved state, the current call,
+ *                    its stack (a page of its own: no store lands next to code)
+ *   0x13000-0x1cfff  the batch block (struct pc_block) at PC_BLOCK_BASE; a small batch's code,
  *                    buffers and stack in the whole pages after its used call slots (below)
  *   0x20000-0x87fff  else the batch: thunks, routines, buffers, stacks (physcall/layout.py)
  *   0x88000-0x8bfff  identity page tables 0-1 GiB, 2 MiB pages (PML5, PML4, PDPT, PD): the climb
@@ -38,11 +40,12 @@
 
 /* cdef-begin */
 #define PC_MAGIC              0x4c414350   /* "PCAL" */
-#define PC_VERSION            2            /* 2: pc_block at PC_BLOCK_BASE, calls[] last */
+#define PC_VERSION            3            /* 3: code on two pages, data, then pc_block (calls[] last) */
 
 #define PC_TRAMPOLINE_BASE    0x10000
 #define PC_TRAMPOLINE_LIMIT   0x20000
-#define PC_BLOCK_BASE         0x12000      /* struct pc_block (trampoline.ld.S places it here) */
+#define PC_TRAMPOLINE_DATA    0x12000      /* the trampoline's data page */
+#define PC_BLOCK_BASE         0x13000      /* struct pc_block (trampoline.ld.S places it here) */
 #define PC_BATCH_BASE         0x20000
 #define PC_BATCH_LIMIT        0x88000
 #define PC_PAGETABLE_BASE     0x88000      /* PML5, PML4, PDPT, PD: 4 KiB each */

@@ -107,6 +107,10 @@
  * lines, conditional moves and set-on-condition where a branch would only pick a value, subroutines
  * only where their blocks are reused within the jump.
  *
+ * Each part below sits in a section of its own (.text.NAME) and ends in an unconditional jump, a
+ * return or a far jump: trampoline.ld.S places the parts on the two code pages by what their blocks
+ * cost at the kernel's swap back.
+ *
  * 64-bit: %rbx = &pc_block for the whole run (callee-saved, never given to a call). */
 
 	.section .text.entry, "ax"
@@ -260,6 +264,7 @@ ascended:
 	addq	$PC_SIZEOF_CALL, %r13
 	jmp	next_call
 
+	.section .text.exit, "ax"
 calls_done:
 	/* Results: calls[0..count) after the header, then the header itself (tsc_exit as late as we can). */
 	movl	HDR_status(%rbx), %eax
@@ -318,6 +323,7 @@ calls_done:
 	leaq	next_entry(%rip), %rsp
 	jmp	*%rax
 
+	.section .text.copy, "ax"
 /* copy_buffers(%edi = call index): every buffer owned by that call goes to its mailbox offset. */
 copy_buffers:
 	pushq	%r14
@@ -345,6 +351,7 @@ copy_buffers:
 	popq	%r14
 	ret
 
+	.section .text.mbox, "ax"
 /* mbox_write(%rsi = source, %rdx = mailbox offset, %rcx = length): page by page through
  * hdr.mailbox[], under the kernel's identity map (it covers all RAM, above 4 GiB too).
  * Clobbers %rax %rcx %rdx %rsi %rdi %r8 %r9. */
@@ -381,6 +388,7 @@ mbox_write:
 3:	movl	$PC_BATCH_MAILBOX_FULL, HDR_status(%rbx)
 	ret
 
+	.section .text.down, "ax"
 	.code32
 down32:
 	/* Compatibility mode, CS = flat 32-bit code.  Paging off leaves long mode (LMA=0). */
@@ -451,6 +459,7 @@ down32:
 to_pm16:
 	ljmpl	$PC_SEL_CODE16, $RM(pm16)
 
+	.section .text.flat, "ax"
 /* Flat 32-bit, paging off: near call to eip on the call's stack; no IDT (a fault resets). */
 flat32_call:
 	lidt	null_idt
@@ -498,6 +507,7 @@ flat32_call:
 	lgdtl	gdt_desc
 	jmp	up32
 
+	.section .text.real, "ax"
 	.code16
 pm16:
 	/* 16-bit protected mode: data caches with 64 KiB limits, as real mode expects. */
@@ -564,6 +574,7 @@ rm16:
 	movl	%eax, %cr0
 	ljmpl	$PC_SEL_CODE32, $up32
 
+	.section .text.up, "ax"
 	.code32
 up32:
 	/* Protected mode, paging off: PAE, our 0-4 GiB tables, LME, PG on -> compatibility mode. */
@@ -707,6 +718,7 @@ up64:
 /* ---- The interrupt environment (32-bit protected mode, paging off, IF=0) -------------------- */
 	.code32
 
+	.section .text.apic, "ax"
 /* apic_read(%ecx = x2APIC MSR number) -> %eax; apic_write(%ecx, %eax).  Clobber %edx only. */
 apic_read:
 	cmpl	$2, apic_mode
@@ -732,6 +744,7 @@ apic_write:
 	ret
 
 
+	.section .text.snapshot, "ax"
 /* irq_snapshot(%edi = struct pc_irq_state *): the controllers as they are now.  Sets apic_mode and
  * apic_mmio.  The 8259s' read select is left on IRR, their default (the kernel selects before it reads).
  * Clobbers %eax %ecx %edx %esi. */
@@ -832,6 +845,7 @@ irq_snapshot:
 	popl	%ebx
 	ret
 
+	.section .text.cold, "ax"
 /* By IA32_APIC_BASE's EN << 1 | EXTD, plus 4 when the base is above 4 GiB. */
 apic_mode_of:
 	.byte	0, 0, 1, 2, 0, 0, 0, 2

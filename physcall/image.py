@@ -8,8 +8,8 @@ destination page behind the image's own copy during the jump, docs/DESIGN.md, "T
 >>> from physcall.call import interrupt
 >>> from physcall.layout import lay_out
 >>> img = build_image(lay_out(interrupt(0x12)))
->>> hex(img.entry), [hex(s.mem) for s in img.segments]
-('0x10000', ['0x10000', '0x88000'])
+>>> [hex(s.mem) for s in img.segments], img.entry == load_trampoline().entry
+(['0x10000', '0x88000'], True)
 """
 
 import pathlib

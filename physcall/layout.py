@@ -74,7 +74,7 @@ def block_window(count):
     so a batch placed there adds no page to the image; ``lo >= hi`` when no page is left.
 
     >>> [hex(a) for a in block_window(1)]
-    ['0x14000', '0x1c000']
+    ['0x15000', '0x1d000']
     """
     return (_align_up(BLOCK_BASE + BLOCK_CALLS_OFFSET + count * SIZEOF_CALL, PAGE),
             _align_up(BLOCK_BASE + SIZEOF_BLOCK, PAGE))
@@ -93,7 +93,7 @@ def lay_out(calls):
 
     >>> from physcall.call import interrupt
     >>> hex(lay_out(interrupt(0x12)).calls[0].entry)
-    '0x14000'
+    '0x15000'
     """
     given = calls
     calls = [calls] if isinstance(calls, Call) else list(calls) if isinstance(calls, (list, tuple)) else None

@@ -13,7 +13,7 @@ and refuses anything else with a :class:`~physcall.errors.WireError`.
 >>> calls = [interrupt(0x15, eax=0xE820, edx=0x534D4150, ecx=24, es_di=Buffer(24))]
 >>> again, force = decode_request(encode_request(lay_out(calls)))
 >>> again == lay_out(calls), hex(again.calls[0].entry)
-(True, '0x14000')
+(True, '0x15000')
 >>> reply = encode_reply([Outcome(calls[0], calls[0].regs, {"es_di": bytes(24)}, "kexec",
 ...                               timing={"call": 1234})])
 >>> decode_reply(reply, calls)[0]["buffers"]["es_di"] == bytes(24)

@@ -299,5 +299,5 @@ def test_a_write_into_the_trampolines_block_is_refused_and_named():
     import physcall
     from physcall import abi
     src = "mov ax, %#x\nmov es, ax\nmov byte ptr es:[0x10], 1\nret" % (abi.BLOCK_BASE >> 4)
-    with pytest.raises(physcall.VerificationError, match=r"write of 1 bytes to 0x12010 \(the trampoline"):
+    with pytest.raises(physcall.VerificationError, match=r"write of 1 bytes to %#x \(the trampoline" % (abi.BLOCK_BASE + 0x10)):
         physcall.invoke(physcall.Routine(src))

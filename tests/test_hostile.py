@@ -306,7 +306,7 @@ ROUTINES = [
     ("selector-past-gdt", F32, "mov ax, 0x40\nmov ds, ax\nret", r"#GP general protection .* triple fault",
      AT32, "refused"),
     ("write-the-gdt", F32, "sgdt [esp-8]\nmov eax, [esp-6]\nmov byte ptr [eax+0x1d], 0\nret",
-     r"write of 1 bytes to 0x110", AT32, "refused"),
+     r"write of 1 bytes to 0x120", AT32, "refused"),
     # reads the dry run cannot see: hazards, and writes after them restricted
     ("unknown-read-high", F32, "mov eax, [0x300000]\nret", r"read of 0x300000: RAM above 1 MiB", AT32,
      "unknown-read"),

@@ -45,7 +45,7 @@ def trampoline_gdt():
     entries = [0] * (max(_FALLBACK) // 8 + 1)
     for selector, descriptor in _FALLBACK.items():
         entries[selector // 8] = descriptor
-    return abi.TRAMPOLINE_BASE + 0x1000, _accessed(struct.pack("<%dQ" % len(entries), *entries))
+    return abi.TRAMPOLINE_DATA, _accessed(struct.pack("<%dQ" % len(entries), *entries))
 
 
 def _accessed(gdt):
