@@ -3,7 +3,7 @@ call that only returns (what a batch costs before any BIOS work), one call (int 
 calls, the whole `physcall explore` survey, int 13h reads of 64 sectors (8 x AH=42h of 8 from drive
 80h) and int 15h AH=86h waiting 100 ms; TSC-based, one guest, one run, interleaved so drift hits all.
 
-    python3 bench/bench_jump.py [-n 30] [--seed 0]
+    python3 bench/bench_jump.py [-n 30] [--seed 0] [--json raw.json]
 
 Prints min, lower quartile and median TSC cycles of reboot(LINUX_REBOOT_CMD_KEXEC) (the kexec_load
 is not timed), of the time inside the image, of the kernel's time before it (freeze, device suspend,
@@ -98,6 +98,7 @@ def in_guest(n, gap, seed):
     rt = {k: [] for k in lays}
     img = {k: [] for k in lays}
     before = {k: [] for k in lays}
+    sequence = []                             # the measured jumps' images, in the order they ran
     pages = {}
     order = list(lays) + list(PAIRED)         # the explore/floor pair twice a round
     shuffle = random.Random(seed).shuffle
@@ -112,8 +113,9 @@ def in_guest(n, gap, seed):
                 rt[name].append(a)
                 img[name].append(b)
                 before[name].append(c)
+                sequence.append(name)
     print(json.dumps({"round_trip": rt, "in_image": img, "before": before, "pages": pages,
-                      "tsc_mhz": kexec.tsc_mhz(), "seed": seed}))
+                      "sequence": sequence, "tsc_mhz": kexec.tsc_mhz(), "seed": seed}))
 
 
 def quartile(values):
@@ -166,6 +168,8 @@ def main():
                     help="seconds between jumps: a jump right after another waits for the previous "
                          "thaw's asynchronous device work (the PS/2 mouse reconnect) and measures that")
     ap.add_argument("--seed", type=int, default=0, help="seed of each round's shuffled order of images")
+    ap.add_argument("--json", metavar="PATH", help="also write every jump's raw TSC counts there, as JSON "
+                    "(per image, in the order measured; 'sequence' lists the images in the order they ran)")
     ap.add_argument("--in-guest", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.in_guest:
@@ -181,7 +185,11 @@ def main():
                              timeout=1800)
         if rc != 0:
             sys.exit("bench_jump: the guest run failed (%d):\n%s" % (rc, err.decode(errors="replace")[-3000:]))
-    return 0 if report(json.loads(out.decode().strip().splitlines()[-1])) else 1
+    data = json.loads(out.decode().strip().splitlines()[-1])
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(data, f)
+    return 0 if report(data) else 1
 
 
 if __name__ == "__main__":
