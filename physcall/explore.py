@@ -264,15 +264,19 @@ def real_mode_survey(only=None):
 # at 040Eh; ACPI 6.x section 5.2.5.1: the RSDP may be there; MP 1.4 section 4: so may _MP_), then of
 # the F segment, the first of each kind with up to its slot's bytes; the SMBIOS 3.x section 5.2 entry
 # point, "_SM_" (table address dword at 18h, length word at 16h) or "_SM3_" (address qword at 10h,
-# maximum size dword at 0Ch).  Then the SMBIOS structure table is walked (section 6.1: formatted area,
-# strings, double NUL) into EBP's buffer: a dword count of structures, a dword of bytes kept, the type
-# of each structure (SMBIOS_TYPES of them), and the structures of the types the survey decodes, whole,
-# while they fit; no byte past the table's length is read (a table above 4 GiB, or a length of 0,
-# leaves nothing to read: its address may be a device's).  EDI's buffer comes zero-filled (Buffer), so
+# maximum size dword at 0Ch).  Then the SMBIOS structure table: one that fits EBP's buffer (SMBIOS_WHOLE
+# bytes: most PCs', QEMU's ~400) is copied whole, and the host walks it; a longer one is walked here
+# (section 6.1: formatted area, strings, double NUL) into EBP's buffer: a dword count of structures, a
+# dword of bytes kept, the type of each structure (SMBIOS_TYPES of them), and the structures of the
+# types the survey decodes, whole, while they fit.  The copy is a handful of instructions where the
+# walk is ~80 (each translated afresh by every jump under TCG: ~0.3 M cycles, docs/DESIGN.md).  No
+# byte past the table's length is read (a table above 4 GiB, or a length of 0, leaves nothing to read:
+# its address may be a device's).  EDI's buffer comes zero-filled (Buffer), so
 # its header slots start empty.  The F segment itself (64 KiB) never comes back: each page of results
 # is swapped in and out by the kernel and copied to the mailbox, which under TCG costs more jump time
 # than most of the survey's BIOS calls (bench/bench_jump.py). EAX = the entry point's length (0: none),
-# EBX = structure bytes kept, ECX = structures walked, EDX = the EBDA's address.
+# EBX = table bytes copied or structure bytes kept, ECX = SMBIOS_COPIED (the table came whole) or the
+# structures walked, EDX = the EBDA's address.
 FLAT_LOW, FLAT_TOP = 0, 256
 FLAT_STRINGS, STRINGS, STRING_SLOT = FLAT_TOP + 16, 8, 128     # per slot: word offset, word length, text
 FLAT_ANCHORS = FLAT_STRINGS + STRINGS * STRING_SLOT              # per anchor: dword address, dword bytes
@@ -284,6 +288,8 @@ FLAT_ENTRY = FLAT_ANCHOR_DATA + ANCHOR_SLOT * (len(ANCHORS) - 1) + PIR_SLOT
 FLAT_SIZE = FLAT_ENTRY + 64
 SMBIOS_TYPES, SMBIOS_KEPT = 512, 0x1400                          # a 24-DIMM server's types 0-4/17: ~3.5 KiB
 SMBIOS_AT = 8 + SMBIOS_TYPES                                     # where the kept structures start
+SMBIOS_WHOLE = SMBIOS_AT + SMBIOS_KEPT                           # a table this long or shorter comes whole
+SMBIOS_COPIED = 0xFFFFFFFF                                       # ECX when it did
 SMBIOS_DECODED = tuple(DECODERS)                                 # the types smbios_decode summarises
 
 # ZF=1 when all four bytes of EAX are printable (20h-7Eh), tested at once: bit 7 of EDX is set for
@@ -606,6 +612,19 @@ FLAT_SURVEY = ("""
     mov esi, ebx
     add edx, ebx
     mov edi, [esp+8]
+    lea ecx, [edx-1]
+    sub ecx, esi
+    cmp ecx, SMBIOS_WHOLE
+    jae sm_walk
+    inc ecx
+    mov ebx, ecx
+    rep movsb
+    mov ecx, SMBIOS_COPIED
+    pop eax
+    pop edx
+    pop ebp
+    ret
+sm_walk:
     xor eax, eax
     mov [edi], eax
     mov [edi+4], eax
@@ -682,7 +701,8 @@ sm_decoded:
 _CONSTANTS = dict(FLAT_ANCHORS=FLAT_ANCHORS, FLAT_ANCHOR_DATA=FLAT_ANCHOR_DATA, FLAT_STRINGS=FLAT_STRINGS,
                   FLAT_ENTRY=FLAT_ENTRY, STRING_TEXT=STRING_SLOT - 4, STRINGS=STRINGS, ANCHOR_SLOT=ANCHOR_SLOT,
                   PIR_SLOT=PIR_SLOT, FLAT_TOP=FLAT_TOP, SMBIOS_SLOT=SMBIOS_SLOT,
-                  SMBIOS_TYPES=SMBIOS_TYPES, SMBIOS_KEPT=SMBIOS_KEPT, SMBIOS_AT=SMBIOS_AT)
+                  SMBIOS_TYPES=SMBIOS_TYPES, SMBIOS_KEPT=SMBIOS_KEPT, SMBIOS_AT=SMBIOS_AT,
+                  SMBIOS_WHOLE=SMBIOS_WHOLE, SMBIOS_COPIED=SMBIOS_COPIED)
 FLAT_SURVEY = re.sub(r"\b(%s)\b" % "|".join(_CONSTANTS), lambda m: str(_CONSTANTS[m.group(1)]), FLAT_SURVEY)
 
 

@@ -189,9 +189,13 @@ def smbios(flat):
     copies, kept_area = flat.buffers["edi"], flat.buffers["ebp"]
     length = min(flat.regs.eax, 64)
     entry = copies[ex.FLAT_ENTRY:ex.FLAT_ENTRY + length]
-    out = {"call": "flat32 scan of F0000h-FFFFFh for _SM_/_SM3_, then a walk of its structure table",
+    out = {"call": "flat32 scan of F0000h-FFFFFh for _SM_/_SM3_, then a copy of its structure table "
+                   "(a walk that keeps types %s when it is longer than %d bytes)"
+                   % (", ".join(map(str, ex.SMBIOS_DECODED)), ex.SMBIOS_WHOLE),
            "present": bool(length), "entry_point": entry.hex()}
-    if length:
+    if length and flat.regs.ecx == ex.SMBIOS_COPIED:
+        out.update(summary(entry, kept_area[:min(flat.regs.ebx, ex.SMBIOS_WHOLE)]))
+    elif length:
         walked, kept = flat.regs.ecx, min(flat.regs.ebx, ex.SMBIOS_KEPT)
         types = kept_area[8:8 + min(walked, ex.SMBIOS_TYPES)]
         out.update(summary(entry, kept_area[ex.SMBIOS_AT:ex.SMBIOS_AT + kept], walked, types))

@@ -314,17 +314,21 @@ def _walk(table, length):
 
 def test_the_smbios_walk_matches_python_on_random_tables():
     """Random structure tables behind _SM_ and _SM3_ entry points (a few structures to 600, lengths that
-    cut a structure, formatted areas too short to be one, _SM3_ tables above 4 GiB): the count of
-    structures walked, the type of each (the first SMBIOS_TYPES) and the structures of the decoded types
-    kept (while they fit SMBIOS_KEPT) must be what a Python walk of the same bytes gives."""
+    cut a structure, formatted areas too short to be one, _SM3_ tables above 4 GiB): a table of up to
+    SMBIOS_WHOLE bytes comes back whole, byte for byte, and the survey decodes from it what a Python walk
+    of the same bytes gives; of a longer one the count of structures walked, the type of each (the first
+    SMBIOS_TYPES) and the structures of the decoded types kept (while they fit SMBIOS_KEPT) must be what
+    the Python walk gives."""
     import dataclasses
     import random
     import struct
 
     import physcall
     from physcall import explore as ex
+    from physcall import explore_decode
     base = stubbios.build()
     r = random.Random(1130)
+    whole_tables = 0
     for trial in range(40):
         low = bytearray(base.low)
         _drop_smbios_entry_points(low)
@@ -346,14 +350,23 @@ def test_the_smbios_walk_matches_python_on_random_tables():
         flat = physcall.invoke(survey_calls()[1][1], firmware=dataclasses.replace(base, low=bytes(low)))
         assert flat.status == "returned", (trial, flat.status)
         walked = [] if (high and not trial % 2) else _walk(bytes(low[at:at + length + 64]), length)
+        area = flat.buffers["ebp"]
+        if not (high and not trial % 2) and 0 < length <= ex.SMBIOS_WHOLE:
+            whole_tables += 1
+            assert (flat.regs.ecx, flat.regs.ebx) == (ex.SMBIOS_COPIED, length), trial
+            assert area[:length] == low[at:at + length], trial
+            survey = explore_decode.smbios(flat)
+            assert survey["structures"] == len(walked), trial
+            assert survey["types"] == sorted({k for k, _ in walked}), trial
+            continue
         kept, size = b"", 0
         for kind, data in walked:
             if kind in ex.SMBIOS_DECODED and size + len(data) <= ex.SMBIOS_KEPT:
                 kept, size = kept + data, size + len(data)
-        area = flat.buffers["ebp"]
         assert (flat.regs.ecx, flat.regs.ebx) == (len(walked), size), trial
         assert area[8:8 + min(len(walked), ex.SMBIOS_TYPES)] == bytes(k for k, _ in walked[:ex.SMBIOS_TYPES]), trial
         assert area[ex.SMBIOS_AT:ex.SMBIOS_AT + size] == kept, trial
+    assert 5 < whole_tables < 35, whole_tables          # both ways were taken
 
 
 def test_the_smbios_walk_reads_nothing_past_the_table():
