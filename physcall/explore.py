@@ -268,7 +268,8 @@ def real_mode_survey(only=None):
 # bytes: most PCs', QEMU's ~400) is copied whole, and the host walks it; a longer one is walked here
 # (section 6.1: formatted area, strings, double NUL) into EBP's buffer: a dword count of structures, a
 # dword of bytes kept, the type of each structure (SMBIOS_TYPES of them), and the structures of the
-# types the survey decodes, whole, while they fit.  The copy is a handful of instructions where the
+# types the survey decodes, whole, while they fit (one that would run past 4 GiB is not read at all).
+# The copy is a handful of instructions where the
 # walk is ~80 (each translated afresh by every jump under TCG: ~0.3 M cycles, docs/DESIGN.md).  No
 # byte past the table's length is read (a table above 4 GiB, or a length of 0, leaves nothing to read:
 # its address may be a device's).  EDI's buffer comes zero-filled (Buffer), so
@@ -613,6 +614,7 @@ FLAT_SURVEY = ("""
     add edx, ebx
     mov edi, [esp+8]
     lea ecx, [edx-1]
+    jc sm_walk
     sub ecx, esi
     cmp ecx, SMBIOS_WHOLE
     jae sm_walk

@@ -371,14 +371,16 @@ def test_the_smbios_walk_matches_python_on_random_tables():
 
 def test_the_smbios_walk_reads_nothing_past_the_table():
     """A table the walk must not touch: behind an _SM3_ entry point its address is above 4 GiB (the low
-    dword names a device's range), behind an _SM_ one its length is 0 (the address is the I/O APIC's).
-    In a jump that read would reach a device; in the dry run it is an unknown read.  None may happen."""
+    dword names a device's range), behind an _SM_ one its length is 0 (the address is the I/O APIC's) or
+    it would run past 4 GiB and wrap to the IVT.  In a jump that read would reach a device or the wrong
+    memory; in the dry run it is an unknown read.  None may happen."""
     import dataclasses
     import struct
 
     import physcall
     base = stubbios.build()
-    for sig, length, address in ((b"_SM3_", 0x1000, 0x1_7FFE0000), (b"_SM_", 0, 0xFEC00000)):
+    for sig, length, address in ((b"_SM3_", 0x1000, 0x1_7FFE0000), (b"_SM_", 0, 0xFEC00000),
+                                 (b"_SM_", 0x200, 0xFFFFFF00)):
         low = bytearray(base.low)
         _drop_smbios_entry_points(low)
         ep = bytearray(31)
