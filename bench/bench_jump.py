@@ -27,9 +27,9 @@ jumps (explore/floor by the lower quartiles of 60 jumps each: +-0.05 over eight 
 The kernel's part is split at the image's entry and exit.  Most of the noise is in the time before
 the image (13-24 M cycles from jump to jump: the freeze, device suspend and the swap-in); the time
 after it is steadier and grows with the translated blocks the image leaves for the swap back
-(docs/DESIGN.md).  The time before is not pooled over images: with the same page count its lower
-quartile still differed by image, by noise or not (80 rounds in one guest: two floors 17.6 and
-17.4 M, int 12h 18.2, explore 18.2; bootstrap 90% intervals of a difference +-1.5-2 M).
+(docs/DESIGN.md).  The time before is not pooled over images: it is the same whatever the image,
+but within a jump it moves with the time after (the host's stalls come in bursts), so a pooled time
+before added to an image's own time after is not a round trip of that image (docs/DESIGN.md, (4)).
 Each round runs its images in a fresh order (shuffled, seeded by --seed): a jump's kernel part
 depends on what ran just before it (one 0.2 s after the previous jump pays ~100 ms for the PS/2
 mouse's reconnect; 0.5 s, --gap's default, is clear of it), and in a fixed order each image always

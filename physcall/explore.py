@@ -268,12 +268,11 @@ def real_mode_survey(only=None):
 # bytes: most PCs', QEMU's ~400) is copied whole, and the host walks it; a longer one is walked here
 # (section 6.1: formatted area, strings, double NUL) into EBP's buffer: a dword count of structures, a
 # dword of bytes kept, the type of each structure (SMBIOS_TYPES of them), and the structures of the
-# types the survey decodes, whole, while they fit (one that would run past 4 GiB is not read at all).
-# The copy is a handful of instructions where the
+# types the survey decodes, whole, while they fit.  The copy is a handful of instructions where the
 # walk is ~80 (each translated afresh by every jump under TCG: ~0.3 M cycles, docs/DESIGN.md).  No
-# byte past the table's length is read (a table above 4 GiB, or a length of 0, leaves nothing to read:
-# its address may be a device's).  EDI's buffer comes zero-filled (Buffer), so
-# its header slots start empty.  The F segment itself (64 KiB) never comes back: each page of results
+# byte past the table's length is read (a table above 4 GiB, one that would run past 4 GiB, or a
+# length of 0 leaves nothing to read: its address may be a device's).  EDI's buffer comes zero-filled
+# (Buffer), so its header slots start empty.  The F segment itself (64 KiB) never comes back: each page of results
 # is swapped in and out by the kernel and copied to the mailbox, which under TCG costs more jump time
 # than most of the survey's BIOS calls (bench/bench_jump.py). EAX = the entry point's length (0: none),
 # EBX = table bytes copied or structure bytes kept, ECX = SMBIOS_COPIED (the table came whole) or the
